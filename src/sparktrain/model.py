@@ -1,0 +1,95 @@
+"""Loading a saved sparktrain model and scoring tables with it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyspark.ml import PipelineModel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from sparktrain.columns import quote
+from sparktrain.errors import ColumnNotFoundError, DataError, DataNotFoundError
+
+METADATA_FILE = "sparktrain.json"
+OUTPUT_COLUMNS = ("prediction", "probability")
+
+
+@dataclass
+class SavedModel:
+    """A model written by ``sparktrain train`` (or :func:`sparktrain.baseline.save`)."""
+
+    path: Path
+    pipeline: PipelineModel
+    metadata: dict[str, Any]
+
+    @property
+    def task(self) -> str:
+        return self.metadata["task"]
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.metadata.get("classes", []))
+
+    def transform(self, frame: DataFrame) -> DataFrame:
+        """Score ``frame``: every input column kept, ``prediction`` added.
+
+        Classifiers also add ``probability``, a vector in the order of
+        :attr:`classes`; predictions have the label's original type.
+        """
+        missing = [c for c in self.metadata["input_columns"] if c not in frame.columns]
+        if missing:
+            raise ColumnNotFoundError(
+                f"the table lacks column(s) {missing} that the model at "
+                f"{str(self.path)!r} was trained on; the table has: "
+                f"{', '.join(frame.columns)}"
+            )
+        clashes = [c for c in OUTPUT_COLUMNS if c in frame.columns]
+        if clashes:
+            raise DataError(
+                f"the table already has column(s) {clashes}, which scoring adds; "
+                "rename or drop them first"
+            )
+        return self.pipeline.transform(frame)
+
+
+def load_model(path: str | Path) -> SavedModel:
+    """Load the model folder that ``sparktrain train --out`` wrote.
+
+    Examples
+    --------
+    >>> model = sparktrain.load_model("runs/credit")  # doctest: +SKIP
+    >>> scored = model.transform(spark.read.parquet("new.parquet"))  # doctest: +SKIP
+    """
+    folder = Path(path)
+    if folder.name == "model" and (folder.parent / METADATA_FILE).is_file():
+        folder = folder.parent
+    if not folder.exists():
+        raise DataNotFoundError(f"no model folder at {str(path)!r}; check the path")
+    meta_file = folder / METADATA_FILE
+    if not meta_file.is_file():
+        raise DataError(
+            f"{str(path)!r} is not a sparktrain model folder (it has no "
+            f"{METADATA_FILE}); pass the folder that 'sparktrain train --out' wrote"
+        )
+    metadata = json.loads(meta_file.read_text())
+    pipeline = PipelineModel.load(str((folder / "model").resolve()))
+    return SavedModel(path=folder, pipeline=pipeline, metadata=metadata)
+
+
+def flatten_probabilities(frame: DataFrame, classes: list[str]) -> DataFrame:
+    """Replace the probability vector by one ``probability_<class>`` column each.
+
+    Vectors cannot go to CSV and read awkwardly from Parquet in other tools.
+    """
+    if "probability" not in frame.columns or not classes:
+        return frame
+    from pyspark.ml.functions import vector_to_array
+
+    array = vector_to_array(F.col("probability"))
+    flat = [array[i].alias(f"probability_{c}") for i, c in enumerate(classes)]
+    return frame.select(*[F.col(quote(c)) for c in frame.columns if c != "probability"],
+                        *flat)
