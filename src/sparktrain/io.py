@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
+from sparktrain.columns import quote
 from sparktrain.errors import DataError, DataNotFoundError, MalformedRowsError
 
 logger = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def _expand(text: str) -> list[str]:
         return [text]
     local = text.removeprefix("file://")
     if glob.has_magic(local):
-        matches = sorted(glob.glob(local))
+        matches = sorted(os.path.abspath(m) for m in glob.glob(local))
         if not matches:
             raise DataNotFoundError(f"no file matches {text!r}; check the pattern")
         return [m for p in matches for m in _files_in(p)] or _empty_folder(text)
@@ -145,6 +146,13 @@ def _empty_folder(text: str) -> list[str]:
         f"{text!r} holds no data files (hidden files and names starting with "
         "'_' are ignored); point at a folder that holds the table's files"
     )
+
+
+def _absolute(text: str) -> str:
+    """Local paths made absolute: the JVM's working folder may differ from ours."""
+    if text.startswith(_REMOTE_SCHEMES) and not text.startswith("file://"):
+        return text
+    return os.path.abspath(text.removeprefix("file://"))
 
 
 def _choose_format(text: str, paths: list[str], given: str | None) -> str:
@@ -179,7 +187,7 @@ def _suffix(path: str) -> str:
 def _read_files(
     spark: SparkSession, text: str, fmt: str, paths: list[str], *, strict: bool
 ) -> Table:
-    reader_paths = paths if glob.has_magic(text) else [text]
+    reader_paths = paths if glob.has_magic(text) else [_absolute(text)]
     if fmt in ("parquet", "orc"):
         frame = spark.read.format(fmt).load(reader_paths)
         report = ReadReport(source=text, format=fmt, rows=frame.count())
@@ -211,35 +219,51 @@ def _read_text_format(
         .option("columnNameOfCorruptRecord", _CORRUPT)
         .load(paths)
     )
-    bad_flag = F.col(_CORRUPT).isNotNull()
-    # Referencing every column makes Spark parse each row in full.
-    counts = parsed.select(*parsed.columns).agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.sum(bad_flag.cast("long")).alias("bad"),
-    ).first()
-    total, bad = int(counts["rows"]), int(counts["bad"] or 0)
-
-    examples: list[str] = []
+    total, bad, examples = _count_malformed(parsed, [f.name for f in fields])
+    if bad and strict:
+        raise MalformedRowsError(
+            f"{text!r} has {bad} malformed row(s) that do not match its "
+            f"{len(fields)} columns; the first is {examples[0]!r}. Fix the "
+            "file, or drop strict mode to skip such rows and have them reported"
+        )
     if bad:
-        examples = [
-            r[_CORRUPT]
-            for r in parsed.select(*parsed.columns).where(bad_flag).limit(EXAMPLES_KEPT)
-            .collect()
-        ]
-        if strict:
-            raise MalformedRowsError(
-                f"{text!r} has {bad} malformed row(s) that do not match its "
-                f"{len(fields)} columns; the first is {examples[0]!r}. Fix the "
-                "file, or drop strict mode to skip such rows and have them reported"
-            )
         logger.warning(
             "%s: skipped %d malformed row(s) of %d, for example %r",
             text, bad, total, examples[0],
         )
 
-    frame = parsed.where(~bad_flag).drop(_CORRUPT)
+    # The rows just counted as malformed are the ones DROPMALFORMED leaves out.
+    frame = (
+        _text_reader(spark, fmt, text)
+        .schema(StructType(fields))
+        .option("mode", "DROPMALFORMED")
+        .load(paths)
+    )
     report = ReadReport(text, fmt, total - bad, bad, examples)
     return Table(frame, report)
+
+
+def _count_malformed(parsed: DataFrame, names: list[str]) -> tuple[int, int, list[str]]:
+    """Rows in all, malformed rows, and a few malformed lines as examples."""
+    bad_flag = F.col(_CORRUPT).isNotNull()
+    # Spark refuses queries on raw CSV/JSON that read the corrupt-record column
+    # alone; hashing every data column also makes it parse each row in full.
+    every_column = F.hash(*[F.col(quote(n)) for n in names])
+    counts = parsed.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.sum(bad_flag.cast("long")).alias("bad"),
+        F.max(every_column).alias("parsed"),
+    ).first()
+    total, bad = int(counts["rows"]), int(counts["bad"] or 0)
+    if not bad:
+        return total, 0, []
+    rows = (
+        parsed.where(bad_flag)
+        .select(F.col(_CORRUPT), every_column.alias("parsed"))
+        .limit(EXAMPLES_KEPT)
+        .collect()
+    )
+    return total, bad, [r[_CORRUPT] for r in rows]
 
 
 def _read_rdataset(spark: SparkSession, text: str) -> Table:

@@ -1,0 +1,3 @@
+from sparktrain.cli import main
+
+main()
