@@ -162,7 +162,7 @@ def predict(
     _print_read_report(table.report)
 
     scored = flatten_probabilities(model.transform(table.frame), model.classes)
-    writer = scored.write.mode("overwrite" if overwrite else "errorifexists")
+    writer = scored.write.mode("overwrite" if overwrite else "error")
     if out_path.suffix.lower() == ".csv":
         writer.option("header", True).csv(str(out_path))
     else:
@@ -261,7 +261,21 @@ def _slug(text: str) -> str:
 
 def main() -> None:
     """Entry point of the ``sparktrain`` script."""
-    app(prog_name="sparktrain")
+    try:
+        app(prog_name="sparktrain")
+    finally:
+        _close_connect_session()
+
+
+def _close_connect_session() -> None:
+    """A live Spark Connect client keeps threads that would stop the exit."""
+    if "pyspark.sql.connect.session" not in sys.modules:
+        return
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    active = ConnectSession.getActiveSession()
+    if active is not None:
+        active.stop()
 
 
 if __name__ == "__main__":

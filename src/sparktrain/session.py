@@ -200,7 +200,8 @@ def info(spark: SparkSession) -> dict[str, Any]:
     }
     conf = spark.conf
     if _is_connect(spark):
-        details["remote"] = conf.get("spark.remote", None) or "(Spark Connect)"
+        details["connection"] = "Spark Connect"
+        details["server_master"] = conf.get("spark.master", None) or "(not shown)"
     else:
         context = spark.sparkContext
         jvm = context._jvm
