@@ -43,8 +43,10 @@ def test_decisions_explain_every_column(spark, credit_model):
 
 def test_unseen_category_and_missing_values_still_score(spark, credit, credit_model):
     model = sparktrain.load_model(credit_model)
-    odd = credit.limit(5).withColumn("Home", F.lit("castle")).withColumn(
-        "Income", F.lit(None).cast("double")
+    odd = (
+        credit.limit(5)
+        .withColumn("Home", F.lit("castle"))
+        .withColumn("Income", F.lit(None).cast("double"))
     )
     assert model.transform(odd).where("prediction IS NOT NULL").count() == 5
 
@@ -58,8 +60,10 @@ def test_extra_columns_are_kept_and_the_label_is_optional(spark, credit, credit_
 
 
 def _frame(spark, label_values, *, extra=None):
-    rows = [(float(i % 7), "abc"[i % 3], label_values[i % len(label_values)])
-            for i in range(60)]
+    rows = [
+        (float(i % 7), "abc"[i % 3], label_values[i % len(label_values)])
+        for i in range(60)
+    ]
     frame = spark.createDataFrame(rows, "x double, c string, y " + (extra or "string"))
     return frame
 
@@ -105,14 +109,19 @@ def test_identifier_and_constant_columns_are_excluded_with_reasons(spark):
     frame = spark.createDataFrame(rows, "id long, k string, x double, y string")
     result = sparktrain.train_baseline(frame, label_col="y")
     reasons = {d.name: (d.kind, d.reason) for d in result.decisions}
-    assert reasons["id"][0] == "excluded" and "identifier" in reasons["id"][1]
-    assert reasons["k"][0] == "excluded" and "constant" in reasons["k"][1]
+    assert reasons["id"][0] == "excluded"
+    assert "identifier" in reasons["id"][1]
+    assert reasons["k"][0] == "excluded"
+    assert "constant" in reasons["k"][1]
     assert result.input_columns == ["x"]
 
 
 def test_label_not_found_suggests_the_closest_name(spark, credit):
-    with pytest.raises(ColumnNotFoundError, match=r"'status' is not in the table\. "
-                       r"Did you mean 'Status'\? The columns are: Status, Seniority"):
+    with pytest.raises(
+        ColumnNotFoundError,
+        match=r"'status' is not in the table\. "
+        r"Did you mean 'Status'\? The columns are: Status, Seniority",
+    ):
         sparktrain.train_baseline(credit, label_col="status")
 
 
@@ -130,8 +139,12 @@ def test_untrainable_labels_are_refused(spark, rows, message):
 
 
 def test_table_without_usable_features_is_refused(spark):
-    frame = spark.createDataFrame([("k", "ab"[i % 2]) for i in range(30)], "k string, y string")
-    with pytest.raises(DataError, match=r"no column can be used as a feature \(k: constant"):
+    frame = spark.createDataFrame(
+        [("k", "ab"[i % 2]) for i in range(30)], "k string, y string"
+    )
+    with pytest.raises(
+        DataError, match=r"no column can be used as a feature \(k: constant"
+    ):
         sparktrain.train_baseline(frame, label_col="y")
 
 

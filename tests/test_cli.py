@@ -49,9 +49,16 @@ def test_train_then_predict_on_csv(spark, credit_csv, tmp_path):
 
     frame = pd.concat(pd.read_csv(p) for p in sorted(scored_path.glob("part-*.csv")))
     assert len(frame) == 4454
-    assert {"Status", "Income", "prediction", "probability_bad",
-            "probability_good"} <= set(frame.columns)
-    assert frame[["probability_bad", "probability_good"]].sum(axis=1).round(6).eq(1).all()
+    assert {
+        "Status",
+        "Income",
+        "prediction",
+        "probability_bad",
+        "probability_good",
+    } <= set(frame.columns)
+    assert (
+        frame[["probability_bad", "probability_good"]].sum(axis=1).round(6).eq(1).all()
+    )
 
     again = run("predict", str(run_dir), str(credit_csv), "--out", str(scored_path))
     assert again.exit_code == 2
@@ -85,8 +92,10 @@ def test_malformed_rows_are_reported_and_strict_fails(spark, credit_model, tmp_p
     [
         (["train", "nope.csv", "--label", "y"], "no file or folder at 'nope.csv'"),
         (["train", "CREDIT", "--label", "state"], "Did you mean 'Status'?"),
-        (["train", "CREDIT", "--label", "Status", "--format", "xml"],
-         "format='xml' is not supported"),
+        (
+            ["train", "CREDIT", "--label", "Status", "--format", "xml"],
+            "format='xml' is not supported",
+        ),
         (["predict", "nowhere", "CREDIT", "--out", "x.csv"], "no model folder at"),
     ],
 )
@@ -120,7 +129,8 @@ def test_cluster_start_on_a_busy_port_says_so(tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = run("cluster", "start", "--port", str(port),
-                     "--state-dir", str(tmp_path))
+        result = run(
+            "cluster", "start", "--port", str(port), "--state-dir", str(tmp_path)
+        )
     assert result.exit_code == 1
     assert f"port {port} on 127.0.0.1 is already in use" in said(result)

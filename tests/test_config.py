@@ -84,5 +84,7 @@ def test_config_file_errors(isolated_config, monkeypatch):
         config.resolve()
 
     monkeypatch.setenv("SPARKTRAIN_CONFIG", str(isolated_config / "missing.toml"))
-    with pytest.raises(ConfigError, match="SPARKTRAIN_CONFIG points to .*missing.toml"):
+    with pytest.raises(
+        ConfigError, match=r"SPARKTRAIN_CONFIG points to .*missing\.toml"
+    ):
         config.resolve()

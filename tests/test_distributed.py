@@ -19,7 +19,10 @@ from sparktrain.cluster import LocalCluster, LocalConnectServer, free_port
 def cli(*arguments: str, timeout: int = 300) -> subprocess.CompletedProcess:
     done = subprocess.run(
         [sys.executable, "-m", "sparktrain", *arguments],
-        capture_output=True, text=True, timeout=timeout, check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done
@@ -32,9 +35,14 @@ def scored(path) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    local = LocalCluster(workers=2, cores=1, memory="1g", port=free_port(),
-                         web_port=free_port(),
-                         state_dir=tmp_path_factory.mktemp("cluster"))
+    local = LocalCluster(
+        workers=2,
+        cores=1,
+        memory="1g",
+        port=free_port(),
+        web_port=free_port(),
+        state_dir=tmp_path_factory.mktemp("cluster"),
+    )
     with local:
         yield local
 
@@ -42,8 +50,15 @@ def cluster(tmp_path_factory):
 @pytest.fixture(scope="module")
 def embedded_scores(spark, credit_model, credit_csv, tmp_path_factory):
     out = tmp_path_factory.mktemp("embedded") / "scored"
-    cli_result = cli("predict", str(credit_model), str(credit_csv), "--out", str(out),
-                     "--master", "local[2]")
+    cli_result = cli(
+        "predict",
+        str(credit_model),
+        str(credit_csv),
+        "--out",
+        str(out),
+        "--master",
+        "local[2]",
+    )
     assert "scored 4454 row(s)" in cli_result.stdout
     return scored(out)
 
@@ -57,21 +72,38 @@ def test_cluster_reports_its_workers(cluster):
 
 
 @pytest.mark.cluster
-def test_cluster_scores_like_embedded(cluster, credit_model, credit_csv,
-                                      embedded_scores, tmp_path):
+def test_cluster_scores_like_embedded(
+    cluster, credit_model, credit_csv, embedded_scores, tmp_path
+):
     out = tmp_path / "scored"
-    cli("predict", str(credit_model), str(credit_csv), "--out", str(out),
-        "--master", cluster.master_url)
+    cli(
+        "predict",
+        str(credit_model),
+        str(credit_csv),
+        "--out",
+        str(out),
+        "--master",
+        cluster.master_url,
+    )
     on_cluster = scored(out)
-    pd.testing.assert_frame_equal(on_cluster, embedded_scores, check_exact=False,
-                                  rtol=1e-9)
+    pd.testing.assert_frame_equal(
+        on_cluster, embedded_scores, check_exact=False, rtol=1e-9
+    )
 
 
 @pytest.mark.cluster
 def test_cluster_trains_a_model(cluster, credit_csv, tmp_path):
     run_dir = tmp_path / "run"
-    cli("train", str(credit_csv), "--label", "Status", "--out", str(run_dir),
-        "--master", cluster.master_url)
+    cli(
+        "train",
+        str(credit_csv),
+        "--label",
+        "Status",
+        "--out",
+        str(run_dir),
+        "--master",
+        cluster.master_url,
+    )
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["rows"]["read"] == 4454
     assert metrics["holdout"]["areaUnderROC"] > 0.78
@@ -81,8 +113,9 @@ def test_cluster_trains_a_model(cluster, credit_csv, tmp_path):
 def test_cluster_commands_start_report_and_stop(tmp_path):
     state = ["--state-dir", str(tmp_path)]
     port, web = str(free_port()), str(free_port())
-    started = cli("cluster", "start", "--workers", "1", "--port", port,
-                  "--web-port", web, *state)
+    started = cli(
+        "cluster", "start", "--workers", "1", "--port", port, "--web-port", web, *state
+    )
     assert f"spark://127.0.0.1:{port}" in started.stdout
     try:
         status = json.loads(cli("cluster", "status", *state).stdout)
@@ -99,7 +132,15 @@ def test_spark_connect_reads_and_scores_a_saved_model(
 ):
     with LocalConnectServer(port=free_port(), log_dir=tmp_path) as server:
         out = tmp_path / "scored"
-        cli("predict", str(credit_model), str(credit_csv), "--out", str(out),
-            "--remote", server.url)
-    pd.testing.assert_frame_equal(scored(out), embedded_scores, check_exact=False,
-                                  rtol=1e-9)
+        cli(
+            "predict",
+            str(credit_model),
+            str(credit_csv),
+            "--out",
+            str(out),
+            "--remote",
+            server.url,
+        )
+    pd.testing.assert_frame_equal(
+        scored(out), embedded_scores, check_exact=False, rtol=1e-9
+    )

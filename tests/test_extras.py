@@ -11,6 +11,7 @@ def test_installed_module_is_returned():
 def test_missing_module_names_the_extra():
     with pytest.raises(
         MissingExtraError,
-        match=r"LightGBM learners needs .*'no_such_pkg'.*pip install 'sparktrain\[automl\]'",
+        match=r"LightGBM learners needs .*'no_such_pkg'.*"
+        r"pip install 'sparktrain\[automl\]'",
     ):
         require("no_such_pkg", extra="automl", purpose="LightGBM learners")

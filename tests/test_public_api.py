@@ -3,11 +3,27 @@ import sparktrain
 
 def test_public_names_are_the_documented_ones():
     assert set(sparktrain.__all__) == {
-        "BaselineResult", "ClusterError", "ColumnNotFoundError", "ConfigError",
-        "DataError", "DataNotFoundError", "JavaError", "LocalCluster",
-        "LocalConnectServer", "MalformedRowsError", "MissingExtraError",
-        "ReadReport", "SavedModel", "SparktrainError", "Table", "__version__",
-        "info", "load_model", "read_table", "save_model", "session",
+        "BaselineResult",
+        "ClusterError",
+        "ColumnNotFoundError",
+        "ConfigError",
+        "DataError",
+        "DataNotFoundError",
+        "JavaError",
+        "LocalCluster",
+        "LocalConnectServer",
+        "MalformedRowsError",
+        "MissingExtraError",
+        "ReadReport",
+        "SavedModel",
+        "SparktrainError",
+        "Table",
+        "__version__",
+        "info",
+        "load_model",
+        "read_table",
+        "save_model",
+        "session",
         "train_baseline",
     }
     for name in sparktrain.__all__:

@@ -131,7 +131,9 @@ def train_baseline(
 
     started = time.perf_counter()
     prepared, classes = _prepare_label(labelled, label_col, task)
-    train, holdout = prepared.randomSplit([1 - holdout_fraction, holdout_fraction], seed)
+    train, holdout = prepared.randomSplit(
+        [1 - holdout_fraction, holdout_fraction], seed
+    )
     train = train.cache()
     scoring = _fit(train, decisions, task, classes, label_type, seed)
     metrics = evaluate(scoring, holdout, task, classes)
@@ -155,9 +157,13 @@ def train_baseline(
         "seconds": round(elapsed, 3),
     }
     return BaselineResult(
-        model=model, task=task, label_col=label_col,
-        label_type=label_type.simpleString(), metrics=summary,
-        decisions=decisions, classes=classes,
+        model=model,
+        task=task,
+        label_col=label_col,
+        label_type=label_type.simpleString(),
+        metrics=summary,
+        decisions=decisions,
+        classes=classes,
     )
 
 
@@ -171,9 +177,12 @@ def infer_task(frame: DataFrame, label_col: str) -> Task:
             f"label column {label_col!r} has type {dtype.simpleString()}; expected "
             "a number (regression) or a string/boolean/integer class"
         )
-    distinct = frame.select(label_col).distinct().limit(
-        MAX_CLASSES_FOR_INTEGER_LABEL + 1
-    ).count()
+    distinct = (
+        frame.select(label_col)
+        .distinct()
+        .limit(MAX_CLASSES_FOR_INTEGER_LABEL + 1)
+        .count()
+    )
     integral = isinstance(dtype, (T.IntegerType, T.LongType, T.ShortType, T.ByteType))
     if distinct <= 2 or (integral and distinct <= MAX_CLASSES_FOR_INTEGER_LABEL):
         return "classification"
@@ -187,7 +196,9 @@ def _drop_null_labels(frame: DataFrame, label_col: str) -> tuple[DataFrame, int]
         missing = missing | F.isnan(column)
     dropped = frame.where(missing).count()
     if dropped:
-        logger.warning("dropped %d row(s) whose label %r is missing", dropped, label_col)
+        logger.warning(
+            "dropped %d row(s) whose label %r is missing", dropped, label_col
+        )
     return frame.where(~missing), dropped
 
 
@@ -227,16 +238,25 @@ def _fit(train, decisions, task, classes, label_type, seed) -> PipelineModel:
     if task == "classification":
         stages.append(
             RandomForestClassifier(
-                featuresCol=_FEATURES, labelCol=_LABEL_INDEX, numTrees=100,
-                maxDepth=8, seed=seed, predictionCol=_INDEX_PREDICTION,
-                rawPredictionCol=_RAW, probabilityCol="probability",
+                featuresCol=_FEATURES,
+                labelCol=_LABEL_INDEX,
+                numTrees=100,
+                maxDepth=8,
+                seed=seed,
+                predictionCol=_INDEX_PREDICTION,
+                rawPredictionCol=_RAW,
+                probabilityCol="probability",
             )
         )
     else:
         stages.append(
             RandomForestRegressor(
-                featuresCol=_FEATURES, labelCol=_LABEL_INDEX, numTrees=100,
-                maxDepth=8, seed=seed, predictionCol="prediction",
+                featuresCol=_FEATURES,
+                labelCol=_LABEL_INDEX,
+                numTrees=100,
+                maxDepth=8,
+                seed=seed,
+                predictionCol="prediction",
             )
         )
     stages.append(_output_stage(decisions, task, classes, label_type))
@@ -271,16 +291,23 @@ def evaluate(
     scored = PipelineModel(stages=model.stages[:-1]).transform(frame).cache()
     try:
         if task == "regression":
-            evaluator = RegressionEvaluator(labelCol=_LABEL_INDEX, predictionCol="prediction")
-            return {m: evaluator.setMetricName(m).evaluate(scored)
-                    for m in ("rmse", "mae", "r2")}
+            evaluator = RegressionEvaluator(
+                labelCol=_LABEL_INDEX, predictionCol="prediction"
+            )
+            return {
+                m: evaluator.setMetricName(m).evaluate(scored)
+                for m in ("rmse", "mae", "r2")
+            }
 
         multi = MulticlassClassificationEvaluator(
-            labelCol=_LABEL_INDEX, predictionCol=_INDEX_PREDICTION,
+            labelCol=_LABEL_INDEX,
+            predictionCol=_INDEX_PREDICTION,
             probabilityCol="probability",
         )
-        metrics = {m: multi.setMetricName(m).evaluate(scored)
-                   for m in ("accuracy", "f1", "logLoss")}
+        metrics = {
+            m: multi.setMetricName(m).evaluate(scored)
+            for m in ("accuracy", "f1", "logLoss")
+        }
         if len(classes) == 2:
             binary = BinaryClassificationEvaluator(
                 labelCol=_LABEL_INDEX, rawPredictionCol="probability"

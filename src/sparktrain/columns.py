@@ -66,7 +66,9 @@ def decide(frame: DataFrame, *, label_col: str, rows: int) -> list[ColumnDecisio
     for f in features:
         column = F.col(quote(f.name))
         aggregates.append(F.approx_count_distinct(column).alias(f"d{len(aggregates)}"))
-        aggregates.append(F.sum(column.isNull().cast("long")).alias(f"n{len(aggregates)}"))
+        aggregates.append(
+            F.sum(column.isNull().cast("long")).alias(f"n{len(aggregates)}")
+        )
     profile = list(frame.agg(*aggregates).first())
     return [
         _decide_one(f, int(profile[2 * i]), int(profile[2 * i + 1] or 0), rows)
@@ -103,7 +105,9 @@ def _decide_one(field: T.StructField, distinct: int, nulls: int, rows: int):
     return make("excluded", f"type {dtype.simpleString()} is not used yet")
 
 
-def feature_stages(decisions: list[ColumnDecision]) -> tuple[list[Transformer], list[str]]:
+def feature_stages(
+    decisions: list[ColumnDecision],
+) -> tuple[list[Transformer], list[str]]:
     """Unfitted stages that turn the used columns into vectors to assemble."""
     numeric = [d for d in decisions if d.kind in ("numeric", "boolean", "datetime")]
     categorical = [d for d in decisions if d.kind == "categorical"]
@@ -111,7 +115,9 @@ def feature_stages(decisions: list[ColumnDecision]) -> tuple[list[Transformer], 
     assembled: list[str] = []
 
     if numeric:
-        casts = ", ".join(f"{_as_double(d)} AS {_internal('num', d.name)}" for d in numeric)
+        casts = ", ".join(
+            f"{_as_double(d)} AS {_internal('num', d.name)}" for d in numeric
+        )
         stages.append(SQLTransformer(statement=f"SELECT *, {casts} FROM __THIS__"))
         imputed = [_internal("imp", d.name) for d in numeric]
         stages.append(
@@ -169,4 +175,3 @@ def _internal(role: str, name: str) -> str:
 def quote(name: str) -> str:
     """A column name as a Spark SQL identifier."""
     return "`" + name.replace("`", "``") + "`"
-

@@ -82,8 +82,10 @@ def resolve(**arguments: Any) -> Settings:
     """
     unknown = set(arguments) - set(_KEYS) - {"conf"}
     if unknown:
-        raise ConfigError(f"unknown session setting(s) {sorted(unknown)}; "
-                          f"expected some of {list(_KEYS)}")
+        raise ConfigError(
+            f"unknown session setting(s) {sorted(unknown)}; "
+            f"expected some of {list(_KEYS)}"
+        )
 
     values: dict[str, Any] = {"driver_memory": default_driver_memory()}
     sources = dict.fromkeys(_KEYS, "default")

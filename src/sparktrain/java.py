@@ -88,6 +88,7 @@ def _version_output(executable: Path) -> str:
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise JavaError(f"could not run '{executable} -version' ({exc}); "
-                        f"{INSTALL_HINT}") from exc
+        raise JavaError(
+            f"could not run '{executable} -version' ({exc}); {INSTALL_HINT}"
+        ) from exc
     return done.stderr + done.stdout

@@ -91,5 +91,6 @@ def flatten_probabilities(frame: DataFrame, classes: list[str]) -> DataFrame:
 
     array = vector_to_array(F.col("probability"))
     flat = [array[i].alias(f"probability_{c}") for i, c in enumerate(classes)]
-    return frame.select(*[F.col(quote(c)) for c in frame.columns if c != "probability"],
-                        *flat)
+    return frame.select(
+        *[F.col(quote(c)) for c in frame.columns if c != "probability"], *flat
+    )

@@ -65,8 +65,13 @@ def session(
     3
     """
     settings = config.resolve(
-        master=master, remote=remote, app_name=app_name,
-        driver_memory=driver_memory, ui=ui, log_level=log_level, conf=conf,
+        master=master,
+        remote=remote,
+        app_name=app_name,
+        driver_memory=driver_memory,
+        ui=ui,
+        log_level=log_level,
+        conf=conf,
     )
     if settings.remote:
         return _connect_session(settings)
@@ -122,7 +127,9 @@ def spark_conf(settings: config.Settings) -> dict[str, str]:
         # Malformed-row accounting must not depend on which columns a query reads.
         "spark.sql.csv.parser.columnPruning.enabled": "false",
         "spark.sql.session.timeZone": "UTC",
-        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={_LOG4J.as_uri()}",
+        "spark.driver.extraJavaOptions": (
+            f"-Dlog4j2.configurationFile={_LOG4J.as_uri()}"
+        ),
     }
     if (settings.master or "").startswith("local"):
         conf["spark.sql.shuffle.partitions"] = str(max(2 * (os.cpu_count() or 1), 4))
