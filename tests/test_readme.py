@@ -1,0 +1,25 @@
+"""The README's Python quickstart runs as written."""
+
+import re
+from pathlib import Path
+
+README = Path(__file__).parents[1] / "README.md"
+
+
+def python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+
+
+def test_python_quickstart_runs(spark, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    quickstart = python_blocks()[0]
+    exec(compile(quickstart, str(README), "exec"), {})
+    assert (tmp_path / "runs" / "credit" / "metrics.json").is_file()
+    assert "areaUnderROC" in capsys.readouterr().out
+
+
+def test_readme_commands_are_the_ci_commands():
+    ci = (README.parent / ".ci" / "run").read_text()
+    test_command = "./scripts/setup.sh dev && .venv/bin/python -m pytest"
+    assert test_command in README.read_text()
+    assert test_command in ci
