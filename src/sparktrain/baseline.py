@@ -320,7 +320,7 @@ def evaluate(
 
 def save(result: BaselineResult, out_dir: str | Path) -> Path:
     """Write the model, its metadata and its metrics under ``out_dir``."""
-    out = Path(out_dir)
+    out = Path(out_dir).resolve()  # the JVM may run in another working folder
     out.mkdir(parents=True, exist_ok=True)
     result.model.write().overwrite().save(str(out / "model"))
     (out / "sparktrain.json").write_text(json.dumps(result.metadata(), indent=2))

@@ -206,9 +206,9 @@ def predict(
     scored = flatten_probabilities(model.transform(table.frame), model.classes)
     writer = scored.write.mode("overwrite" if overwrite else "error")
     if out_path.suffix.lower() == ".csv":
-        writer.option("header", True).csv(str(out_path))
+        writer.option("header", True).csv(str(out_path.resolve()))
     else:
-        writer.parquet(str(out_path))
+        writer.parquet(str(out_path.resolve()))
     out.print(
         f"scored {table.report.rows} row(s) into [bold]{out_path}[/]"
         + _malformed_note(table.report)
