@@ -232,7 +232,14 @@ def _prepare_label(
     return indexer.transform(with_text).drop(_LABEL_TEXT), classes
 
 
-def _fit(train, decisions, task, classes, label_type, seed) -> PipelineModel:
+def _fit(
+    train: DataFrame,
+    decisions: list[cols.ColumnDecision],
+    task: Task,
+    classes: list[str],
+    label_type: T.DataType,
+    seed: int,
+) -> PipelineModel:
     stages, assembled = cols.feature_stages(decisions)
     stages.append(VectorAssembler(inputCols=assembled, outputCol=_FEATURES))
     if task == "classification":
@@ -263,7 +270,12 @@ def _fit(train, decisions, task, classes, label_type, seed) -> PipelineModel:
     return Pipeline(stages=stages).fit(train)
 
 
-def _output_stage(decisions, task, classes, label_type) -> SQLTransformer:
+def _output_stage(
+    decisions: list[cols.ColumnDecision],
+    task: Task,
+    classes: list[str],
+    label_type: T.DataType,
+) -> SQLTransformer:
     """Drop helper columns; decode class indexes back to the label's type."""
     helpers = [*cols.internal_outputs(decisions), _FEATURES]
     select = "*"

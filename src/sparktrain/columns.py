@@ -63,12 +63,10 @@ def decide(frame: DataFrame, *, label_col: str, rows: int) -> list[ColumnDecisio
     if not features:
         return []
     aggregates = []
-    for f in features:
+    for i, f in enumerate(features):
         column = F.col(quote(f.name))
-        aggregates.append(F.approx_count_distinct(column).alias(f"d{len(aggregates)}"))
-        aggregates.append(
-            F.sum(column.isNull().cast("long")).alias(f"n{len(aggregates)}")
-        )
+        aggregates.append(F.approx_count_distinct(column).alias(f"distinct{i}"))
+        aggregates.append(F.sum(column.isNull().cast("long")).alias(f"nulls{i}"))
     profile = list(frame.agg(*aggregates).first())
     return [
         _decide_one(f, int(profile[2 * i]), int(profile[2 * i + 1] or 0), rows)
@@ -76,11 +74,16 @@ def decide(frame: DataFrame, *, label_col: str, rows: int) -> list[ColumnDecisio
     ]
 
 
-def _decide_one(field: T.StructField, distinct: int, nulls: int, rows: int):
+def _decide_one(
+    field: T.StructField, distinct: int, nulls: int, rows: int
+) -> ColumnDecision:
     dtype = field.dataType
-    make = lambda kind, reason: ColumnDecision(  # noqa: E731
-        field.name, dtype.simpleString(), kind, reason, distinct, nulls
-    )
+
+    def make(kind: str, reason: str) -> ColumnDecision:
+        return ColumnDecision(
+            field.name, dtype.simpleString(), kind, reason, distinct, nulls
+        )
+
     if field.name.startswith(INTERNAL_PREFIX):
         return make("excluded", f"names starting with {INTERNAL_PREFIX!r} are reserved")
     if distinct <= 1:
