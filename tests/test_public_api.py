@@ -3,6 +3,14 @@ import sparktrain
 
 def test_public_names_are_the_documented_ones():
     assert set(sparktrain.__all__) == {
+        "AnalyzeSentiment",
+        "DetectFaces",
+        "DetectLanguage",
+        "EmbedText",
+        "ExtractKeyPhrases",
+        "ReadText",
+        "RecognizeEntities",
+        "TagImage",
         "BaselineResult",
         "ClusterError",
         "ColumnNotFoundError",

@@ -28,24 +28,42 @@ from sparktrain.errors import (
 )
 from sparktrain.io import ReadReport, Table, read_table
 from sparktrain.model import SavedModel, load_model
+from sparktrain.pretrained import (
+    AnalyzeSentiment,
+    DetectFaces,
+    DetectLanguage,
+    EmbedText,
+    ExtractKeyPhrases,
+    ReadText,
+    RecognizeEntities,
+    TagImage,
+)
 from sparktrain.session import info, session
 
 __all__ = [
+    "AnalyzeSentiment",
     "BaselineResult",
     "ClusterError",
     "ColumnNotFoundError",
     "ConfigError",
     "DataError",
     "DataNotFoundError",
+    "DetectFaces",
+    "DetectLanguage",
+    "EmbedText",
+    "ExtractKeyPhrases",
     "JavaError",
     "LocalCluster",
     "LocalConnectServer",
     "MalformedRowsError",
     "MissingExtraError",
     "ReadReport",
+    "ReadText",
+    "RecognizeEntities",
     "SavedModel",
     "SparktrainError",
     "Table",
+    "TagImage",
     "__version__",
     "info",
     "load_model",

@@ -19,6 +19,7 @@ from rich.table import Table as RichTable
 
 from sparktrain._version import __version__
 from sparktrain.errors import SparktrainError
+from sparktrain.pretrained.cli import enrich_app
 
 app = typer.Typer(
     help="Train, tune and serve machine-learning models on Apache Spark.",
@@ -32,6 +33,7 @@ cluster_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(cluster_app, name="cluster")
+app.add_typer(enrich_app, name="enrich")
 
 out = Console()
 err = Console(stderr=True)
