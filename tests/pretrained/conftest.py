@@ -33,6 +33,12 @@ def astronaut_png() -> bytes:
 
 
 @pytest.fixture(scope="session")
+def rendered_text() -> str:
+    """The line that ``text_png`` shows."""
+    return RENDERED_TEXT
+
+
+@pytest.fixture(scope="session")
 def text_png() -> bytes:
     """A white image with one line of black printed text."""
     image = np.full((120, 600, 3), 255, np.uint8)
