@@ -139,10 +139,10 @@ class PretrainedTransformer(
                 "of them"
             )
         self._check_input_type(dataset.schema[input_col].dataType)
+        options = self._options()
         _cache.offline()
         for module in self.modules:
             require(module, extra=self.extra, purpose=self.purpose)
-        options = self._options()
 
         struct_in = isinstance(dataset.schema[input_col].dataType, StructType)
         udf = _pandas_udf(
