@@ -197,32 +197,45 @@ def _tag_input(image: np.ndarray) -> np.ndarray:
 
 
 def run_tags(values: list[Any], options: dict[str, Any]) -> list[Outcome]:
-    """Tag each image (in a worker), a few images per forward pass."""
-    torch = require("torch", extra="vision", purpose="TagImage")
-    model, labels = _cache.model("efficientnet-lite0", _classifier)
-    prepared = each_row(values, lambda value: _tag_input(to_bgr(value)))
+    """Tag each image (in a worker), a few images per forward pass.
 
-    outcomes: list[Outcome] = list(prepared)
-    ready = [i for i, (pixels, _) in enumerate(prepared) if pixels is not None]
-    for start in range(0, len(ready), _TAG_CHUNK):
-        rows = ready[start : start + _TAG_CHUNK]
-        batch = torch.from_numpy(np.stack([prepared[i][0] for i in rows]))
-        try:
-            with torch.no_grad():
-                scores = torch.softmax(model(batch), dim=1)
-            best = torch.topk(scores, options["top_k"], dim=1)
-        except Exception as exc:  # a batch fails whole: say so on each row
-            for i in rows:
-                outcomes[i] = (None, failure(exc))
-            continue
-        for row, top_scores, top_indices in zip(
-            rows, best.values.tolist(), best.indices.tolist(), strict=True
-        ):
-            tags = [
-                {"label": labels[index], "score": score}
-                for score, index in zip(top_scores, top_indices, strict=True)
-            ]
-            outcomes[row] = (tags, None)
+    Images are decoded a chunk at a time, so that a large Arrow batch never
+    holds more than a chunk of decoded pixels.
+    """
+    model, labels = _cache.model("efficientnet-lite0", _classifier)
+    outcomes: list[Outcome] = []
+    for start in range(0, len(values), _TAG_CHUNK):
+        chunk = values[start : start + _TAG_CHUNK]
+        outcomes.extend(_tag_chunk(chunk, model, labels, options["top_k"]))
+    return outcomes
+
+
+def _tag_chunk(
+    values: list[Any], model: Any, labels: list[str], top_k: int
+) -> list[Outcome]:
+    torch = require("torch", extra="vision", purpose="TagImage")
+    outcomes = each_row(values, lambda value: _tag_input(to_bgr(value)))
+    ready = [i for i, (pixels, _) in enumerate(outcomes) if pixels is not None]
+    if not ready:
+        return outcomes
+
+    batch = torch.from_numpy(np.stack([outcomes[i][0] for i in ready]))
+    try:
+        with torch.no_grad():
+            best = torch.topk(torch.softmax(model(batch), dim=1), top_k, dim=1)
+    except Exception as exc:  # a batch fails whole: say so on each of its rows
+        for row in ready:
+            outcomes[row] = (None, failure(exc))
+        return outcomes
+
+    for row, scores, indices in zip(
+        ready, best.values.tolist(), best.indices.tolist(), strict=True
+    ):
+        tags = [
+            {"label": labels[index], "score": score}
+            for score, index in zip(scores, indices, strict=True)
+        ]
+        outcomes[row] = (tags, None)
     return outcomes
 
 
