@@ -38,7 +38,7 @@ def credit_csv(tmp_path_factory, credit_pdf) -> Path:
 def credit_model(spark, credit_csv, tmp_path_factory) -> Path:
     """A baseline trained once on the credit table and saved."""
     table = sparktrain.read_table(credit_csv, spark=spark)
-    result = sparktrain.train_baseline(table.frame, label_col="Status", seed=7)
+    result = sparktrain.train(table.frame, label_col="Status", seed=7)
     return sparktrain.save_model(result, tmp_path_factory.mktemp("runs") / "credit")
 
 

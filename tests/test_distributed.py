@@ -106,7 +106,7 @@ def test_cluster_trains_a_model(cluster, credit_csv, tmp_path):
     )
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["rows"]["read"] == 4454
-    assert metrics["holdout"]["areaUnderROC"] > 0.78
+    assert metrics["holdout"]["roc_auc"] > 0.78
 
 
 @pytest.mark.cluster

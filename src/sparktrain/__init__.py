@@ -6,14 +6,12 @@ The public surface is small and re-exported here::
 
     spark = sparktrain.session()                       # embedded Spark
     table = sparktrain.read_table("data/train.csv")    # counts malformed rows
-    result = sparktrain.train_baseline(table.frame, label_col="churn")
+    result = sparktrain.train(table.frame, label_col="churn", model="gbt")
     sparktrain.save_model(result, "runs/churn")
     scored = sparktrain.load_model("runs/churn").transform(table.frame)
 """
 
 from sparktrain._version import __version__
-from sparktrain.baseline import BaselineResult, train_baseline
-from sparktrain.baseline import save as save_model
 from sparktrain.cluster import LocalCluster, LocalConnectServer
 from sparktrain.errors import (
     ClusterError,
@@ -26,6 +24,7 @@ from sparktrain.errors import (
     MissingExtraError,
     SparktrainError,
 )
+from sparktrain.featurize import Featurize, FeaturizeModel
 from sparktrain.io import ReadReport, Table, read_table
 from sparktrain.model import SavedModel, load_model
 from sparktrain.pretrained import (
@@ -38,13 +37,18 @@ from sparktrain.pretrained import (
     RecognizeEntities,
     TagImage,
 )
+from sparktrain.run import TrainResult, train
+from sparktrain.run import save as save_model
 from sparktrain.session import info, session
+from sparktrain.statistics import ComputeModelStatistics, ComputePerInstanceStatistics
+from sparktrain.train import TrainClassifier, TrainedModel, TrainRegressor
 
 __all__ = [
     "AnalyzeSentiment",
-    "BaselineResult",
     "ClusterError",
     "ColumnNotFoundError",
+    "ComputeModelStatistics",
+    "ComputePerInstanceStatistics",
     "ConfigError",
     "DataError",
     "DataNotFoundError",
@@ -52,6 +56,8 @@ __all__ = [
     "DetectLanguage",
     "EmbedText",
     "ExtractKeyPhrases",
+    "Featurize",
+    "FeaturizeModel",
     "JavaError",
     "LocalCluster",
     "LocalConnectServer",
@@ -64,11 +70,15 @@ __all__ = [
     "SparktrainError",
     "Table",
     "TagImage",
+    "TrainClassifier",
+    "TrainRegressor",
+    "TrainResult",
+    "TrainedModel",
     "__version__",
     "info",
     "load_model",
     "read_table",
     "save_model",
     "session",
-    "train_baseline",
+    "train",
 ]

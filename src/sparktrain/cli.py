@@ -135,6 +135,16 @@ def train(
             help="classification or regression; inferred from the label if omitted"
         ),
     ] = None,
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help="Learner name: random_forest, gbt, logistic_regression, "
+            "linear_svc, naive_bayes, multilayer_perceptron, factorization_machines, "
+            "decision_tree; for regression also linear_regression, "
+            "generalized_linear_regression, isotonic_regression",
+        ),
+    ] = "random_forest",
     seed: Annotated[int, typer.Option(help="Seed of the split and the model")] = 42,
     format: Format = None,
     strict: Strict = False,
@@ -142,8 +152,9 @@ def train(
     remote: Remote = None,
 ) -> None:
     """Train a baseline model on a table and write it with its metrics."""
-    from sparktrain.baseline import save, train_baseline
     from sparktrain.io import read_table
+    from sparktrain.run import save
+    from sparktrain.run import train as train_model
     from sparktrain.session import session
 
     if task not in (None, "classification", "regression"):
@@ -155,7 +166,9 @@ def train(
     table = read_table(data, spark=spark, format=format, strict=strict)
     _print_read_report(table.report)
 
-    result = train_baseline(table.frame, label_col=label, task=task, seed=seed)
+    result = train_model(
+        table.frame, label_col=label, model=model, task=task, seed=seed
+    )
     result.metrics["rows"]["read"] = table.report.rows
     result.metrics["rows"]["malformed_skipped"] = table.report.malformed_rows
     target = out_dir or Path("runs") / f"{_slug(label)}-{datetime.now():%Y%m%d-%H%M%S}"
@@ -215,6 +228,64 @@ def predict(
         f"scored {table.report.rows} row(s) into [bold]{out_path}[/]"
         + _malformed_note(table.report)
     )
+
+
+@app.command()
+@reports_errors
+def evaluate(
+    model_dir: Annotated[
+        Path,
+        typer.Argument(
+            metavar="MODEL", help="Folder written by 'sparktrain train --out'"
+        ),
+    ],
+    data: Annotated[str, typer.Argument(help="Labelled table to measure on")],
+    json_out: Annotated[
+        Path | None,
+        typer.Option("--json", help="Also write the statistics to this JSON file"),
+    ] = None,
+    format: Format = None,
+    strict: Strict = False,
+    master: Master = None,
+    remote: Remote = None,
+) -> None:
+    """Score a labelled table and print the model's statistics."""
+    from sparktrain.io import read_table
+    from sparktrain.model import load_model
+    from sparktrain.session import session
+    from sparktrain.statistics import ComputeModelStatistics
+
+    spark = session(master=master, remote=remote)
+    model = load_model(model_dir)
+    table = read_table(data, spark=spark, format=format, strict=strict)
+    _print_read_report(table.report)
+    label = model.metadata["label_col"]
+    scored = model.transform(table.frame)
+    stats = ComputeModelStatistics(labelCol=label).compute(scored)
+
+    summary = RichTable(title=f"{model.task} statistics on {label!r}")
+    summary.add_column("statistic")
+    summary.add_column("value", justify="right")
+    for key, value in stats.items():
+        if isinstance(value, float):
+            summary.add_row(key, f"{value:.4f}")
+        elif key != "confusion_matrix":
+            summary.add_row(key, str(value))
+    out.print(summary)
+    if "confusion_matrix" in stats:
+        _print_confusion(stats["classes"], stats["confusion_matrix"])
+    if json_out is not None:
+        json_out.write_text(json.dumps(stats, indent=2))
+
+
+def _print_confusion(classes: list[str], matrix: list[list[int]]) -> None:
+    table = RichTable(title="confusion matrix (rows: actual, columns: predicted)")
+    table.add_column("")
+    for name in classes:
+        table.add_column(name, justify="right")
+    for name, row in zip(classes, matrix, strict=True):
+        table.add_row(name, *map(str, row))
+    out.print(table)
 
 
 @cluster_app.command("start")
@@ -313,7 +384,9 @@ def _print_decisions(decisions: list[Any]) -> None:
 
 def _print_metrics(metrics: dict[str, Any]) -> None:
     rows = ", ".join(f"{k} {v}" for k, v in metrics["rows"].items())
-    scores = ", ".join(f"{k} {v:.4f}" for k, v in metrics["holdout"].items())
+    scores = ", ".join(
+        f"{k} {v:.4f}" for k, v in metrics["holdout"].items() if isinstance(v, float)
+    )
     out.print(f"{metrics['task']} on {metrics['label']!r}: {rows}")
     out.print(f"holdout: {scores}")
 

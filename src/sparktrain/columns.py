@@ -1,27 +1,45 @@
-"""Deciding what each column of a table becomes in the baseline model.
+"""Profiling a table and deciding what each column becomes as features.
 
-A minimal first pass: numbers, booleans, dates and low-cardinality strings are
-used; identifiers, constants and high-cardinality strings are left out with
-the reason recorded.
+One aggregation pass measures every column (distinct values, missing values,
+and for strings their length and word count); the decisions follow from that
+profile, the column types, and the user's overrides.
 """
 
 from __future__ import annotations
 
 import difflib
-import zlib
 from dataclasses import asdict, dataclass
 
-from pyspark.ml import Transformer
-from pyspark.ml.feature import Imputer, OneHotEncoder, SQLTransformer, StringIndexer
+from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from sparktrain.errors import ColumnNotFoundError
+from sparktrain.errors import ColumnNotFoundError, ConfigError
 
-MAX_CATEGORIES = 50
 INTERNAL_PREFIX = "__st_"
+KINDS = (
+    "numeric",
+    "boolean",
+    "datetime",
+    "categorical",
+    "high_cardinality",
+    "text",
+    "vector",
+    "excluded",
+)
+_DECLARABLE = (
+    "numeric",
+    "categorical",
+    "high_cardinality",
+    "text",
+    "datetime",
+    "excluded",
+)
 _INTEGRAL = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
+_UNSUPPORTED = (T.MapType, T.StructType, T.BinaryType, T.ArrayType)
+TEXT_MIN_AVERAGE_LENGTH = 25.0
+TEXT_MIN_AVERAGE_WORDS = 4.0
 
 
 @dataclass(frozen=True)
@@ -30,7 +48,7 @@ class ColumnDecision:
 
     name: str
     spark_type: str
-    kind: str  # numeric, boolean, datetime, categorical, excluded
+    kind: str
     reason: str
     distinct: int = 0
     nulls: int = 0
@@ -57,124 +75,148 @@ def require_column(frame: DataFrame, name: str, *, role: str = "column") -> None
     )
 
 
-def decide(frame: DataFrame, *, label_col: str, rows: int) -> list[ColumnDecision]:
-    """Profile ``frame`` in one pass and decide the kind of every feature column."""
-    features = [f for f in frame.schema.fields if f.name != label_col]
-    if not features:
-        return []
-    aggregates = []
-    for i, f in enumerate(features):
-        column = F.col(quote(f.name))
-        aggregates.append(F.approx_count_distinct(column).alias(f"distinct{i}"))
-        aggregates.append(F.sum(column.isNull().cast("long")).alias(f"nulls{i}"))
-    profile = list(frame.agg(*aggregates).first())
+def quote(name: str) -> str:
+    """A column name as a Spark SQL identifier."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def decide(
+    frame: DataFrame,
+    *,
+    columns: list[str],
+    rows: int,
+    column_kinds: dict[str, str] | None = None,
+    max_categories: int = 50,
+) -> list[ColumnDecision]:
+    """Profile ``columns`` of ``frame`` in one pass and decide each one's kind."""
+    declared = dict(column_kinds or {})
+    for name, kind in declared.items():
+        require_column(frame, name, role="columnKinds column")
+        if kind not in _DECLARABLE:
+            raise ConfigError(
+                f"columnKinds[{name!r}]={kind!r} is not a column kind; expected one "
+                f"of {list(_DECLARABLE)}"
+            )
+    fields = [frame.schema[c] for c in columns]
+    profile = _profile(frame, fields)
     return [
-        _decide_one(f, int(profile[2 * i]), int(profile[2 * i + 1] or 0), rows)
-        for i, f in enumerate(features)
+        _decide_one(f, profile[f.name], rows, declared.get(f.name), max_categories)
+        for f in fields
     ]
 
 
+def _profile(frame: DataFrame, fields: list[T.StructField]) -> dict[str, dict]:
+    aggregates = []
+    for i, f in enumerate(fields):
+        if isinstance(f.dataType, (*_UNSUPPORTED, VectorUDT)):
+            continue
+        column = F.col(quote(f.name))
+        missing = column.isNull()
+        if isinstance(f.dataType, (T.FloatType, T.DoubleType)):
+            missing = missing | F.isnan(column)
+        aggregates += [
+            F.approx_count_distinct(column).alias(f"distinct{i}"),
+            F.sum(missing.cast("long")).alias(f"nulls{i}"),
+        ]
+        if isinstance(f.dataType, T.StringType):
+            words = F.size(F.split(F.trim(column), r"\s+"))
+            aggregates += [
+                F.avg(F.length(column)).alias(f"length{i}"),
+                F.avg(F.when(column.isNotNull(), words)).alias(f"words{i}"),
+            ]
+    measured = frame.agg(*aggregates).first().asDict() if aggregates else {}
+    keys = ("distinct", "nulls", "length", "words")
+    return {
+        f.name: {k: measured.get(f"{k}{i}") or 0 for k in keys}
+        for i, f in enumerate(fields)
+    }
+
+
 def _decide_one(
-    field: T.StructField, distinct: int, nulls: int, rows: int
+    field: T.StructField,
+    profile: dict,
+    rows: int,
+    declared: str | None,
+    max_categories: int,
 ) -> ColumnDecision:
     dtype = field.dataType
+    distinct, nulls = int(profile["distinct"]), int(profile["nulls"])
 
     def make(kind: str, reason: str) -> ColumnDecision:
         return ColumnDecision(
             field.name, dtype.simpleString(), kind, reason, distinct, nulls
         )
 
+    if isinstance(dtype, VectorUDT):
+        return make("vector", "vector column, used as it is")
+    if isinstance(dtype, _UNSUPPORTED):
+        if declared and declared != "excluded":
+            raise ConfigError(
+                f"columnKinds[{field.name!r}]={declared!r}, but the column has type "
+                f"{dtype.simpleString()}, which cannot be featurized; exclude it or "
+                "flatten it into simple columns first"
+            )
+        return make("excluded", f"type {dtype.simpleString()} is not featurized")
+    if declared:
+        return _declared(make, field, declared)
     if field.name.startswith(INTERNAL_PREFIX):
         return make("excluded", f"names starting with {INTERNAL_PREFIX!r} are reserved")
-    if distinct <= 1:
-        return make("excluded", "constant: one value (or none) in every row")
+    if distinct == 0:
+        return make("excluded", "empty: every value is missing")
+    if distinct == 1:
+        return make("excluded", "constant: a single value in every row")
     if isinstance(dtype, T.BooleanType):
         return make("boolean", "true/false as 1/0")
-    if isinstance(dtype, _INTEGRAL) and rows > 50 and distinct >= 0.98 * rows:
+    if isinstance(dtype, _INTEGRAL) and _unique(distinct, nulls, rows):
         return make("excluded", "identifier: a different integer in every row")
     if isinstance(dtype, T.NumericType):
-        return make("numeric", "number; missing values get the median")
+        return make("numeric", "number; missing values imputed")
     if isinstance(dtype, (T.DateType, T.TimestampType, T.TimestampNTZType)):
-        return make("datetime", "date/time as a number (days or seconds since 1970)")
-    if isinstance(dtype, T.StringType):
-        if rows > 50 and distinct >= 0.98 * rows:
-            return make("excluded", "identifier: a different string in every row")
-        if distinct > MAX_CATEGORIES:
-            return make(
-                "excluded",
-                f"{distinct} distinct strings, more than {MAX_CATEGORIES} categories",
-            )
-        return make("categorical", "one-hot; missing and unseen values get a slot")
-    return make("excluded", f"type {dtype.simpleString()} is not used yet")
+        return make("datetime", "year, month, day, weekday, hour and epoch")
+    return _decide_string(make, profile, rows, max_categories)
 
 
-def feature_stages(
-    decisions: list[ColumnDecision],
-) -> tuple[list[Transformer], list[str]]:
-    """Unfitted stages that turn the used columns into vectors to assemble."""
-    numeric = [d for d in decisions if d.kind in ("numeric", "boolean", "datetime")]
-    categorical = [d for d in decisions if d.kind == "categorical"]
-    stages: list = []
-    assembled: list[str] = []
-
-    if numeric:
-        casts = ", ".join(
-            f"{_as_double(d)} AS {_internal('num', d.name)}" for d in numeric
+def _decide_string(make, profile: dict, rows: int, max_categories: int):
+    distinct, nulls = int(profile["distinct"]), int(profile["nulls"])
+    if (
+        profile["length"] >= TEXT_MIN_AVERAGE_LENGTH
+        and profile["words"] >= TEXT_MIN_AVERAGE_WORDS
+    ):
+        return make(
+            "text",
+            f"free text (about {profile['words']:.0f} words a row): "
+            "TF-IDF of hashed words",
         )
-        stages.append(SQLTransformer(statement=f"SELECT *, {casts} FROM __THIS__"))
-        imputed = [_internal("imp", d.name) for d in numeric]
-        stages.append(
-            Imputer(
-                inputCols=[_internal("num", d.name) for d in numeric],
-                outputCols=imputed,
-                strategy="median",
-            )
+    if _unique(distinct, nulls, rows):
+        return make("excluded", "identifier: a different string in every row")
+    if distinct > max_categories:
+        return make(
+            "high_cardinality",
+            f"{distinct} categories, more than maxCategories={max_categories}",
         )
-        assembled += imputed
+    return make("categorical", "one-hot; missing and unseen values get a slot")
 
-    if categorical:
-        indexed = [_internal("idx", d.name) for d in categorical]
-        encoded = [_internal("ohe", d.name) for d in categorical]
-        stages.append(
-            StringIndexer(
-                inputCols=[d.name for d in categorical],
-                outputCols=indexed,
-                handleInvalid="keep",
-                stringOrderType="frequencyDesc",
-            )
+
+def _declared(make, field: T.StructField, declared: str) -> ColumnDecision:
+    dtype = field.dataType
+    if declared == "numeric" and not isinstance(dtype, (T.NumericType, T.BooleanType)):
+        raise ConfigError(
+            f"columnKinds[{field.name!r}]='numeric', but the column has type "
+            f"{dtype.simpleString()}; cast it to a number first or declare it "
+            "'categorical'"
         )
-        stages.append(
-            OneHotEncoder(inputCols=indexed, outputCols=encoded, handleInvalid="keep")
+    if declared == "datetime" and not isinstance(
+        dtype, (T.DateType, T.TimestampType, T.TimestampNTZType)
+    ):
+        raise ConfigError(
+            f"columnKinds[{field.name!r}]='datetime', but the column has type "
+            f"{dtype.simpleString()}; convert it with to_date/to_timestamp first"
         )
-        assembled += encoded
-    return stages, assembled
+    if declared == "excluded":
+        return make("excluded", "excluded as asked")
+    return make(declared, "declared in columnKinds")
 
 
-def internal_outputs(decisions: list[ColumnDecision]) -> list[str]:
-    """Every helper column the feature stages add, to drop from the output."""
-    names = []
-    for d in decisions:
-        if d.kind in ("numeric", "boolean", "datetime"):
-            names += [_internal("num", d.name), _internal("imp", d.name)]
-        elif d.kind == "categorical":
-            names += [_internal("idx", d.name), _internal("ohe", d.name)]
-    return names
-
-
-def _as_double(decision: ColumnDecision) -> str:
-    column = quote(decision.name)
-    if decision.spark_type == "date":
-        return f"CAST(unix_date({column}) AS DOUBLE)"
-    if decision.spark_type.startswith("timestamp"):
-        return f"CAST(unix_micros(CAST({column} AS TIMESTAMP)) / 1e6 AS DOUBLE)"
-    return f"CAST({column} AS DOUBLE)"
-
-
-def _internal(role: str, name: str) -> str:
-    safe = "".join(ch if ch.isalnum() else "_" for ch in name)
-    return f"{INTERNAL_PREFIX}{role}_{safe}_{zlib.crc32(name.encode()) % 10_000:04d}"
-
-
-def quote(name: str) -> str:
-    """A column name as a Spark SQL identifier."""
-    return "`" + name.replace("`", "``") + "`"
+def _unique(distinct: int, nulls: int, rows: int) -> bool:
+    present = rows - nulls
+    return present > 50 and distinct >= 0.95 * present

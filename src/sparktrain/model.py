@@ -15,12 +15,12 @@ from sparktrain.columns import quote
 from sparktrain.errors import ColumnNotFoundError, DataError, DataNotFoundError
 
 METADATA_FILE = "sparktrain.json"
-OUTPUT_COLUMNS = ("prediction", "probability")
+OUTPUT_COLUMNS = ("prediction", "probability", "rawPrediction")
 
 
 @dataclass
 class SavedModel:
-    """A model written by ``sparktrain train`` (or :func:`sparktrain.baseline.save`)."""
+    """A model written by ``sparktrain train`` (or :func:`sparktrain.save_model`)."""
 
     path: Path
     pipeline: PipelineModel
@@ -53,7 +53,13 @@ class SavedModel:
                 f"the table already has column(s) {clashes}, which scoring adds; "
                 "rename or drop them first"
             )
-        return self.pipeline.transform(frame)
+        scored = self.pipeline.transform(frame)
+        if "probability" in scored.columns:
+            meta = {"sparktrain": {"classes": self.classes}}
+            scored = scored.withColumn(
+                "probability", F.col("probability").alias("probability", metadata=meta)
+            )
+        return scored
 
 
 def load_model(path: str | Path) -> SavedModel:
@@ -76,7 +82,8 @@ def load_model(path: str | Path) -> SavedModel:
             f"{METADATA_FILE}); pass the folder that 'sparktrain train --out' wrote"
         )
     metadata = json.loads(meta_file.read_text())
-    pipeline = PipelineModel.load(str((folder / "model").resolve()))
+    # The native pipeline alone loads anywhere Spark runs, Spark Connect included.
+    pipeline = PipelineModel.load(str((folder / "model" / "pipeline").resolve()))
     return SavedModel(path=folder, pipeline=pipeline, metadata=metadata)
 
 
