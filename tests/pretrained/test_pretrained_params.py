@@ -20,7 +20,9 @@ from sparktrain.pretrained.text import run_sentiment
 
 CONFIGURED = [
     AnalyzeSentiment(inputCol="review", positiveThreshold=0.3, negativeThreshold=-0.2),
-    DetectLanguage(outputCol="lang", languages=["en", "fr"], lowAccuracy=True),
+    DetectLanguage(
+        outputCol="lang", engine="lingua", languages=["en", "fr"], lowAccuracy=True
+    ),
     ExtractKeyPhrases(language="de", topK=4, maxNgramSize=2, errorCol="why"),
     RecognizeEntities(inputCol="body", outputCol="ents"),
     EmbedText(normalize=False, batchSize=8),
@@ -46,7 +48,10 @@ def test_every_transformer_saves_and_loads(spark, stage, tmp_path):
 def test_a_pipeline_of_pretrained_stages_saves_loads_and_scores(text_frame, tmp_path):
     frame = text_frame(["Ce film est une merveille.", "What a horrible day."])
     pipeline = Pipeline(
-        stages=[AnalyzeSentiment(), DetectLanguage(languages=["en", "fr", "de"])]
+        stages=[
+            AnalyzeSentiment(),
+            DetectLanguage(engine="lingua", languages=["en", "fr", "de"]),
+        ]
     )
     model = pipeline.fit(frame)
     model.save(str(tmp_path / "model"))
@@ -85,14 +90,25 @@ BAD_SETTINGS = [
         r"negativeThreshold=-0.05, positiveThreshold=-0.5",
     ),
     (
-        lambda: DetectLanguage(languages=["en", "xx", "klingon"]),
+        lambda: DetectLanguage(engine="lingua", languages=["en", "xx", "klingon"]),
         ValueError,
         r"languages holds \['klingon', 'xx'\], which are not ISO 639-1 codes",
     ),
     (
-        lambda: DetectLanguage(languages=["en"]),
+        lambda: DetectLanguage(engine="lingua", languages=["en"]),
         ValueError,
         r"languages holds only \['en'\]; give at least two",
+    ),
+    (
+        lambda: DetectLanguage(engine="fasttext"),
+        ValueError,
+        r"engine must be one of \['cld2', 'lingua'\], got 'fasttext'",
+    ),
+    (
+        lambda: DetectLanguage(languages=["en", "fr"]),
+        ValueError,
+        r"languages and lowAccuracy apply to the Lingua engine only; set "
+        r"engine='lingua'",
     ),
     (
         lambda: ExtractKeyPhrases(topK=0),
@@ -161,10 +177,11 @@ def test_image_transformer_refuses_a_text_column(text_frame):
     ("stage", "module", "extra"),
     [
         (AnalyzeSentiment(), "vaderSentiment.vaderSentiment", "text"),
+        (DetectLanguage(), "pycld2", "text"),
         (EmbedText(), "sentence_transformers", "text"),
         (DetectFaces(inputCol="text"), "cv2", "vision"),
     ],
-    ids=["sentiment", "embed", "faces"],
+    ids=["sentiment", "language", "embed", "faces"],
 )
 def test_missing_library_names_the_extra(spark, monkeypatch, stage, module, extra):
     monkeypatch.setitem(sys.modules, module, None)

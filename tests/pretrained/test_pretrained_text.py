@@ -99,9 +99,9 @@ def test_language_of_sentences_in_nine_languages(text_frame):
     assert all(row.language_error is None for row in rows)
 
 
-def test_language_choice_can_be_narrowed(text_frame):
+def test_lingua_engine_with_a_narrowed_choice(text_frame):
     frame = text_frame([SENTENCES["es"], SENTENCES["pt"]])
-    detector = DetectLanguage(languages=["ES", "pt"], outputCol="lang")
+    detector = DetectLanguage(engine="lingua", languages=["ES", "pt"], outputCol="lang")
     rows = detector.transform(frame).collect()
     assert [row.lang.language for row in rows] == ["es", "pt"]
 

@@ -10,7 +10,7 @@ model is loaded once per worker and reused by every batch and task after that.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -207,8 +207,3 @@ def check_positive(name: str, value: float) -> None:
     """Refuse a setting that must be above zero, naming it."""
     if value <= 0:
         raise ValueError(f"{name} must be greater than 0, got {value!r}")
-
-
-def require_all(modules: Sequence[str], *, extra: str, purpose: str) -> list[Any]:
-    """Import each module in a worker, with the extra named when one is missing."""
-    return [require(m, extra=extra, purpose=purpose) for m in modules]
