@@ -18,7 +18,7 @@ from pyspark.ml import Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasInputCol, HasOutputCol
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DataType, StringType, StructField, StructType
 
@@ -122,16 +122,13 @@ class PretrainedTransformer(
                 "to string or pick a text column with setInputCol"
             )
 
-    def _finish(self, frame: DataFrame, result: Any) -> Any:
-        """The output column's value built from the UDF's result column."""
+    def _finish(self, result: Column) -> Column:
+        """The output column built from the UDF's result field."""
         return result
 
     # The transform ----------------------------------------------------------
 
-    def _transform(self, dataset: DataFrame) -> DataFrame:
-        input_col = self.getInputCol()
-        output_col = self.getOutputCol()
-        error_col = self.getErrorCol()
+    def _check_input(self, dataset: DataFrame, input_col: str) -> None:
         if input_col not in dataset.columns:
             raise ColumnNotFoundError(
                 f"{type(self).__name__}: input column {input_col!r} is not in the "
@@ -139,6 +136,12 @@ class PretrainedTransformer(
                 "of them"
             )
         self._check_input_type(dataset.schema[input_col].dataType)
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        input_col = self.getInputCol()
+        output_col = self.getOutputCol()
+        error_col = self.getErrorCol()
+        self._check_input(dataset, input_col)
         options = self._options()
         _cache.offline()
         for module in self.modules:
@@ -150,7 +153,7 @@ class PretrainedTransformer(
         )
         temp = f"__sparktrain_{output_col}"
         applied = dataset.withColumn(temp, udf(F.col(quote(input_col))))
-        result = self._finish(applied, F.col(f"{quote(temp)}.{_RESULT}"))
+        result = self._finish(F.col(f"{quote(temp)}.{_RESULT}"))
         return (
             applied.withColumn(output_col, result)
             .withColumn(error_col, F.col(f"{quote(temp)}.{_ERROR}"))
@@ -196,10 +199,12 @@ def _python_values(values: pd.Series | pd.DataFrame) -> list[Any]:
 def _is_missing(value: Any) -> bool:
     if value is None:
         return True
-    if isinstance(value, float) and value != value:  # NaN from pandas
-        return True
-    if isinstance(value, str | bytes | bytearray):
-        return len(value) == 0 if not isinstance(value, str) else not value.strip()
+    if isinstance(value, float):
+        return value != value  # NaN, pandas' null
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, bytes | bytearray):
+        return not value
     return False
 
 

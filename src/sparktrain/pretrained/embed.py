@@ -8,7 +8,7 @@ from typing import Any
 from pyspark import keyword_only
 from pyspark.ml.functions import array_to_vector
 from pyspark.ml.param import Param, Params, TypeConverters
-from pyspark.sql import DataFrame
+from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DataType, FloatType
 
@@ -108,7 +108,7 @@ class EmbedText(PretrainedTransformer):
     def _result_type(self) -> DataType:
         return ArrayType(FloatType())
 
-    def _finish(self, frame: DataFrame, result: Any) -> Any:
+    def _finish(self, result: Column) -> Column:
         return F.when(result.isNotNull(), array_to_vector(result))
 
     def _runner(self) -> Runner:
