@@ -48,8 +48,18 @@ class _CompositeWriter(MLWriter):
     def saveImpl(self, path: str) -> None:
         extra, inner = self.instance._state()
         extra = {**extra, "inner": sorted(inner)}
+        # Params holding Spark objects (a learner) are saved as inner stages.
+        params = {
+            p.name: value
+            for p, value in self.instance._paramMap.items()
+            if not hasattr(value, "write")
+        }
         DefaultParamsWriter.saveMetadata(
-            self.instance, path, self.sparkSession, extraMetadata={"sparktrain": extra}
+            self.instance,
+            path,
+            self.sparkSession,
+            extraMetadata={"sparktrain": extra},
+            paramMap=params,
         )
         for name, stage in inner.items():  # any pyspark.ml stage
             stage.write().overwrite().save(os.path.join(path, name))

@@ -437,9 +437,10 @@ class _Plan:
         names = [*self.numeric, *self.numeric_flags, *self.imputed]
         for c in self.categorical:
             names += [c, f"{c}_idx", f"{c}_ohe"]
+        encoding = self.params.getOrDefault("highCardinalityEncoding")
         for c in self.high:
-            names += [c, f"{c}_idx", f"{c}_frequency", f"{c}_target"]
-        names += ["__st_hashed"] if self.high else []
+            names += [c] if encoding == "hash" else [c, f"{c}_idx", f"{c}_{encoding}"]
+        names += ["__st_hashed"] if self.high and encoding == "hash" else []
         for c in self.text:
             names += [c, f"{c}_tokens", f"{c}_words", f"{c}_tf", f"{c}_tfidf"]
         return [n for n in dict.fromkeys(names)]
