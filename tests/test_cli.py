@@ -134,3 +134,37 @@ def test_cluster_start_on_a_busy_port_says_so(tmp_path):
         )
     assert result.exit_code == 1
     assert f"port {port} on 127.0.0.1 is already in use" in said(result)
+
+
+def test_train_with_a_named_model_then_evaluate(spark, credit_csv, tmp_path):
+    run_dir = tmp_path / "lr"
+    trained = run(
+        "train",
+        str(credit_csv),
+        "--label",
+        "Status",
+        "--model",
+        "logistic_regression",
+        "--out",
+        str(run_dir),
+    )
+    assert trained.exit_code == 0, trained.output
+    assert json.loads((run_dir / "metrics.json").read_text())["learner"] == (
+        "logistic_regression"
+    )
+
+    stats_path = tmp_path / "stats.json"
+    evaluated = run(
+        "evaluate", str(run_dir), str(credit_csv), "--json", str(stats_path)
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "confusion matrix" in said(evaluated)
+    stats = json.loads(stats_path.read_text())
+    assert stats["rows"] == 4454
+    assert stats["roc_auc"] > 0.75
+
+
+def test_unknown_model_name(spark, credit_csv):
+    result = run("train", str(credit_csv), "--label", "Status", "--model", "xgb")
+    assert result.exit_code == 1
+    assert "model='xgb' is not a classification learner" in said(result)
