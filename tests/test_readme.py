@@ -10,12 +10,15 @@ def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
 
 
-def test_python_quickstart_runs(spark, tmp_path, monkeypatch, capsys):
+def test_python_examples_run(spark, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    quickstart = python_blocks()[0]
-    exec(compile(quickstart, str(README), "exec"), {})
+    namespace: dict = {}
+    for block in python_blocks():
+        exec(compile(block, str(README), "exec"), namespace)
     assert (tmp_path / "runs" / "credit" / "metrics.json").is_file()
-    assert "roc_auc" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "roc_auc" in printed
+    assert "'Seniority'" in printed
 
 
 def test_readme_commands_are_the_ci_commands():
