@@ -1,3 +1,6 @@
+import cv2
+import numpy as np
+
 from sparktrain import DetectFaces, ReadText, TagImage
 
 
@@ -85,3 +88,19 @@ def test_image_and_binary_file_sources(spark, image_folder, rendered_text):
     assert gray.first().image.nChannels in (1, 3, 4)
     text = ReadText(inputCol="image").transform(gray).first()
     assert text.ocr.text == rendered_text
+
+
+def test_ocr_joins_boxes_into_rows_in_reading_order(image_frame):
+    image = np.full((200, 520, 3), 255, np.uint8)
+    for text, bottom in (("Invoice 2026-12", 65), ("Total 42 EUR", 155)):
+        cv2.putText(
+            image, text, (10, bottom), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (0, 0, 0), 3
+        )
+    ok, encoded = cv2.imencode(".png", image)
+    assert ok
+
+    row = ReadText().transform(image_frame([encoded.tobytes()])).first()
+    assert row.ocr.text == "Invoice 2026-12\nTotal 42 EUR"
+    assert len(row.ocr.lines) >= 2
+    tops = [line.y for line in row.ocr.lines]
+    assert min(tops) < 80 < max(tops)

@@ -378,9 +378,11 @@ def run_faces(values: list[Any], options: dict[str, Any]) -> list[Outcome]:
 class ReadText(ImageTransformer):
     """Printed text in images (OCR) with RapidOCR's PP-OCRv4 ONNX models.
 
-    The output is ``struct<text, lines>``: ``text`` is every line found, in
-    reading order, joined by newlines; ``lines`` is ``array<struct<text,
-    confidence, x, y, width, height>>`` with each line's box in pixels.
+    The output is ``struct<text, lines>``: ``text`` is everything read, in
+    reading order (rows top to bottom joined by newlines, boxes on one row
+    left to right joined by spaces); ``lines`` is ``array<struct<text,
+    confidence, x, y, width, height>>``, one per box the detector found, with
+    the box in pixels.
 
     Parameters
     ----------
@@ -433,9 +435,27 @@ def run_ocr(values: list[Any], options: dict[str, Any]) -> list[Outcome]:
         lines = [
             _ocr_line(corners, text, score) for corners, text, score in found or []
         ]
-        return {"text": "\n".join(line["text"] for line in lines), "lines": lines}
+        return {"text": _reading_order(lines), "lines": lines}
 
     return each_row(values, read)
+
+
+def _reading_order(lines: list[dict[str, Any]]) -> str:
+    """The boxes' text, rows top to bottom, boxes on one row joined by spaces.
+
+    The detector often cuts one printed line into several boxes; a box whose
+    vertical middle lies within the row's first box is on that row.
+    """
+    rows: list[list[dict[str, Any]]] = []
+    for line in sorted(lines, key=lambda box: box["y"] + box["height"] / 2):
+        middle = line["y"] + line["height"] / 2
+        first = rows[-1][0] if rows else None
+        if first is not None and first["y"] <= middle <= first["y"] + first["height"]:
+            rows[-1].append(line)
+        else:
+            rows.append([line])
+    ordered = [sorted(row, key=lambda box: box["x"]) for row in rows]
+    return "\n".join(" ".join(box["text"] for box in row) for row in ordered)
 
 
 def _ocr_line(corners: Any, text: str, score: Any) -> dict[str, Any]:
