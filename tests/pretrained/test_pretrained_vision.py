@@ -78,11 +78,18 @@ def test_image_and_binary_file_sources(spark, image_folder, rendered_text):
     assert by_name["broken.jpg"].faces is None
     assert "could not decode" in by_name["broken.jpg"].faces_error
 
-    images = spark.read.format("image").option("dropInvalid", True)
-    frame = images.load(str(image_folder / "astronaut.png"))
-    row = DetectFaces(inputCol="image", outputCol="found").transform(frame).first()
-    assert len(row.found) == 1
-    assert row.found_error is None
+    images = spark.read.format("image").load(str(image_folder))
+    with_null = images.union(spark.createDataFrame([(None,)], images.schema))
+    found = DetectFaces(inputCol="image", outputCol="found").transform(with_null)
+    rows = found.collect()
+    (null_row,) = [row for row in rows if row.image is None]
+    assert null_row.found is None
+    assert null_row.found_error is None
+    by_name = {row.image.origin.rsplit("/", 1)[1]: row for row in rows if row.image}
+    assert len(by_name["astronaut.png"].found) == 1
+    assert by_name["astronaut.png"].found_error is None
+    assert by_name["broken.jpg"].found is None
+    assert "Spark's image source could not decode" in by_name["broken.jpg"].found_error
 
     gray = spark.read.format("image").load(str(image_folder / "text.png"))
     assert gray.first().image.nChannels in (1, 3, 4)

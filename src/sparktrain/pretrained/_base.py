@@ -190,9 +190,9 @@ def _pandas_udf(
 
 def _python_values(values: pd.Series | pd.DataFrame) -> list[Any]:
     """Plain Python values, ``None`` for nulls and empty inputs."""
-    if isinstance(values, pd.DataFrame):
+    if isinstance(values, pd.DataFrame):  # a struct column; null when all fields are
         records = values.to_dict("records")
-        return [None if _is_missing(r.get("data")) else r for r in records]
+        return [None if all(map(_is_missing, r.values())) else r for r in records]
     return [None if _is_missing(v) else v for v in values.tolist()]
 
 

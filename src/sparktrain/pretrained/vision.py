@@ -93,6 +93,11 @@ def to_bgr(value: Any) -> np.ndarray:
 def _struct_pixels(value: dict[str, Any], cv2: Any) -> np.ndarray:
     height, width = int(value["height"]), int(value["width"])
     channels = int(value["nChannels"])
+    if height < 0 or width < 0:  # how Spark's image source marks a bad file
+        raise ValueError(
+            f"Spark's image source could not decode {value.get('origin')!r}: the "
+            "file is corrupt or not an image"
+        )
     data = np.frombuffer(bytes(value["data"]), np.uint8)
     if channels not in (1, 3, 4) or data.size != height * width * channels:
         raise ValueError(
