@@ -120,3 +120,17 @@ def test_enrich_will_not_overwrite_without_asking(tmp_path):
     result = run("enrich", "ocr", "scans", "--column", "content", "--out", str(target))
     assert result.exit_code == 2
     assert "pass --overwrite to replace it" in said(result)
+
+
+def test_enrich_embed_writes_vectors_to_parquet(spark, tmp_path):
+    source = tmp_path / "sentences.parquet"
+    pd.DataFrame({"s": ["A cat sat on the mat.", "Markets rallied today."]}).to_parquet(
+        source
+    )
+    target = tmp_path / "vectors"
+    result = run("enrich", "embed", str(source), "--column", "s", "--out", str(target))
+    assert result.exit_code == 0, result.output
+
+    vectors = spark.read.parquet(str(target)).collect()
+    assert [row.embedding.size for row in vectors] == [384, 384]
+    assert all(row.embedding_error is None for row in vectors)
