@@ -206,7 +206,7 @@ def predict(
 ) -> None:
     """Score a table: every input column kept, the prediction added."""
     from sparktrain.io import read_table
-    from sparktrain.model import flatten_probabilities, load_model
+    from sparktrain.model import flatten_for_output, load_model
     from sparktrain.session import session
 
     if out_path.exists() and not overwrite:
@@ -218,7 +218,7 @@ def predict(
     table = read_table(data, spark=spark, format=format, strict=strict)
     _print_read_report(table.report)
 
-    scored = flatten_probabilities(model.transform(table.frame), model.classes)
+    scored = flatten_for_output(model.transform(table.frame), model.classes)
     writer = scored.write.mode("overwrite" if overwrite else "error")
     if out_path.suffix.lower() == ".csv":
         writer.option("header", True).csv(str(out_path.resolve()))

@@ -87,11 +87,14 @@ def load_model(path: str | Path) -> SavedModel:
     return SavedModel(path=folder, pipeline=pipeline, metadata=metadata)
 
 
-def flatten_probabilities(frame: DataFrame, classes: list[str]) -> DataFrame:
-    """Replace the probability vector by one ``probability_<class>`` column each.
+def flatten_for_output(frame: DataFrame, classes: list[str]) -> DataFrame:
+    """Make a scored table writable to any file format.
 
-    Vectors cannot go to CSV and read awkwardly from Parquet in other tools.
+    The probability vector becomes one ``probability_<class>`` column per
+    class and the raw scores are left out: vectors cannot go to CSV and read
+    awkwardly from Parquet in other tools.
     """
+    frame = frame.drop("rawPrediction")
     if "probability" not in frame.columns or not classes:
         return frame
     from pyspark.ml.functions import vector_to_array
