@@ -147,6 +147,16 @@ def test_bad_image_settings_are_refused(image_frame, make, message):
         make().transform(image_frame([b"bytes"]))
 
 
+def test_error_column_must_differ_from_output_column(text_frame):
+    stage = ExtractKeyPhrases(outputCol="kp", errorCol="kp")
+    with pytest.raises(
+        ValueError,
+        match=r"errorCol and outputCol are both 'kp'; give the error column "
+        r"another name, or leave errorCol unset for 'kp_error'",
+    ):
+        stage.transform(text_frame(["some text"]))
+
+
 def test_missing_input_column_is_named(text_frame):
     with pytest.raises(
         ColumnNotFoundError,

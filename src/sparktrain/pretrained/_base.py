@@ -142,6 +142,12 @@ class PretrainedTransformer(
         output_col = self.getOutputCol()
         error_col = self.getErrorCol()
         self._check_input(dataset, input_col)
+        if error_col == output_col:
+            raise ValueError(
+                f"errorCol and outputCol are both {output_col!r}; give the error "
+                "column another name, or leave errorCol unset for "
+                f"{output_col + '_error'!r}"
+            )
         options = self._options()
         _cache.offline()
         for module in self.modules:
