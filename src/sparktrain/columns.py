@@ -84,11 +84,13 @@ def decide(
     frame: DataFrame,
     *,
     columns: list[str],
-    rows: int,
     column_kinds: dict[str, str] | None = None,
     max_categories: int = 50,
 ) -> list[ColumnDecision]:
-    """Profile ``columns`` of ``frame`` in one pass and decide each one's kind."""
+    """Profile ``columns`` of ``frame`` in one pass and decide each one's kind.
+
+    Returns the decisions and the number of rows, counted in the same pass.
+    """
     declared = dict(column_kinds or {})
     for name, kind in declared.items():
         require_column(frame, name, role="columnKinds column")
@@ -98,15 +100,18 @@ def decide(
                 f"of {list(_DECLARABLE)}"
             )
     fields = [frame.schema[c] for c in columns]
-    profile = _profile(frame, fields)
-    return [
+    profile, rows = _profile(frame, fields)
+    decisions = [
         _decide_one(f, profile[f.name], rows, declared.get(f.name), max_categories)
         for f in fields
     ]
+    return decisions, rows
 
 
-def _profile(frame: DataFrame, fields: list[T.StructField]) -> dict[str, dict]:
-    aggregates = []
+def _profile(
+    frame: DataFrame, fields: list[T.StructField]
+) -> tuple[dict[str, dict], int]:
+    aggregates = [F.count(F.lit(1)).alias("rows")]
     for i, f in enumerate(fields):
         if isinstance(f.dataType, (*_UNSUPPORTED, VectorUDT)):
             continue
@@ -124,12 +129,13 @@ def _profile(frame: DataFrame, fields: list[T.StructField]) -> dict[str, dict]:
                 F.avg(F.length(column)).alias(f"length{i}"),
                 F.avg(F.when(column.isNotNull(), words)).alias(f"words{i}"),
             ]
-    measured = frame.agg(*aggregates).first().asDict() if aggregates else {}
+    measured = frame.agg(*aggregates).first().asDict()
     keys = ("distinct", "nulls", "length", "words")
-    return {
+    profile = {
         f.name: {k: measured.get(f"{k}{i}") or 0 for k in keys}
         for i, f in enumerate(fields)
     }
+    return profile, int(measured["rows"])
 
 
 def _decide_one(

@@ -177,19 +177,17 @@ class Featurize(_FeaturizeParams, Estimator, CompositeReadable, CompositeWritabl
     def _fit(self, dataset: DataFrame) -> FeaturizeModel:
         self._validate()
         columns = self._candidate_columns(dataset)
-        rows = dataset.count()
+        decisions, rows = decide(
+            dataset,
+            columns=columns,
+            column_kinds=self.getOrDefault("columnKinds"),
+            max_categories=self.getOrDefault("maxCategories"),
+        )
         if rows == 0:
             raise DataError(
                 "Featurize got a table with no rows; it needs rows to "
                 "learn categories and imputation values"
             )
-        decisions = decide(
-            dataset,
-            columns=columns,
-            rows=rows,
-            column_kinds=self.getOrDefault("columnKinds"),
-            max_categories=self.getOrDefault("maxCategories"),
-        )
         plan = _Plan(decisions, self, _vector_sizes(dataset, decisions))
         if not plan.assembled:
             reasons = "; ".join(f"{d.name}: {d.reason}" for d in decisions)

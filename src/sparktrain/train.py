@@ -118,10 +118,16 @@ class _Trainer(_TrainParams, Estimator, CompositeReadable, CompositeWritable):
         label = self.getOrDefault("labelCol")
         require_column(dataset, label, role="label column")
         learner = self._learner()
-        labelled, dropped = _drop_missing_labels(dataset, label)
-        classes = self._classes(labelled, label)
-        prepared = labelled.withColumn(_LABEL, self._label_expression(label, classes))
-        rows = prepared.cache().count()
+        classes, rows, dropped = self._labels(dataset, label)
+        if dropped:
+            logger.warning(
+                "dropped %d row(s) whose label %r is missing", dropped, label
+            )
+        prepared = (
+            dataset.where(~_missing(dataset, label))
+            .withColumn(_LABEL, self._label_expression(label, classes))
+            .cache()
+        )
 
         featurizer = Featurize(
             labelCol=label,
@@ -222,22 +228,28 @@ class TrainClassifier(_Trainer):
 
     task = "classification"
 
-    def _classes(self, frame: DataFrame, label: str) -> list[str]:
+    def _labels(self, frame: DataFrame, label: str) -> tuple[list[str], int, int]:
+        """Classes in their natural order, labelled rows, rows without a label."""
         dtype = frame.schema[label].dataType
         if isinstance(dtype, _UNSUPPORTED_LABELS):
             raise DataError(
                 f"label column {label!r} has type {dtype.simpleString()}; "
                 "expected strings, booleans or numbers"
             )
-        values = (
-            frame.select(F.col(quote(label)).alias("v"))
-            .distinct()
-            .orderBy("v")
-            .limit(MAX_CLASSES + 1)
-            .select(F.col("v").cast("string"))
+        groups = (
+            frame.groupBy(
+                _missing(frame, label).alias("missing"), F.col(quote(label)).alias("v")
+            )
+            .count()
+            .orderBy("missing", "v")
+            .limit(MAX_CLASSES + 3)
+            .select("missing", F.col("v").cast("string").alias("v"), "count")
             .collect()
         )
-        classes = [r[0] for r in values]
+        present = [g for g in groups if not g["missing"]]
+        dropped = sum(g["count"] for g in groups if g["missing"])
+        _require_labels(label, sum(g["count"] for g in present), dropped)
+        classes = [g["v"] for g in present]
         if len(classes) > MAX_CLASSES:
             raise DataError(
                 f"label column {label!r} has more than {MAX_CLASSES} "
@@ -248,7 +260,7 @@ class TrainClassifier(_Trainer):
                 f"label column {label!r} holds one class only "
                 f"({classes[0]!r}); a classifier needs at least two"
             )
-        return classes
+        return classes, sum(g["count"] for g in present), dropped
 
     def _label_expression(self, label: str, classes: list[str]):
         return (
@@ -280,14 +292,20 @@ class TrainRegressor(_Trainer):
 
     task = "regression"
 
-    def _classes(self, frame: DataFrame, label: str) -> list[str]:
+    def _labels(self, frame: DataFrame, label: str) -> tuple[list[str], int, int]:
         dtype = frame.schema[label].dataType
         if not isinstance(dtype, T.NumericType):
             raise DataError(
                 f"label column {label!r} has type {dtype.simpleString()}; regression "
                 "needs a number. Cast it, or use TrainClassifier for classes"
             )
-        return []
+        counts = frame.agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.sum(_missing(frame, label).cast("long")).alias("missing"),
+        ).first()
+        dropped = int(counts["missing"] or 0)
+        _require_labels(label, counts["rows"] - dropped, dropped)
+        return [], counts["rows"] - dropped, dropped
 
     def _label_expression(self, label: str, classes: list[str]):
         return F.col(quote(label)).cast("double")
@@ -385,21 +403,22 @@ class TrainedModel(Model, CompositeReadable, CompositeWritable):
         self.info = extra["info"]
 
 
-def _drop_missing_labels(frame: DataFrame, label: str) -> tuple[DataFrame, int]:
+def _missing(frame: DataFrame, label: str):
     column = F.col(quote(label))
-    missing = column.isNull()
     if isinstance(frame.schema[label].dataType, (T.FloatType, T.DoubleType)):
-        missing = missing | F.isnan(column)
-    dropped = frame.where(missing).count()
-    kept = frame.where(~missing)
+        return column.isNull() | F.isnan(column)
+    return column.isNull()
+
+
+def _require_labels(label: str, labelled: int, dropped: int) -> None:
+    if labelled:
+        return
     if dropped:
-        logger.warning("dropped %d row(s) whose label %r is missing", dropped, label)
-    if dropped and kept.limit(1).count() == 0:
         raise DataError(
             f"label column {label!r} is missing in every row; "
             "choose a label that has values"
         )
-    return kept, dropped
+    raise DataError("the training table has no rows")
 
 
 def _select_except(helpers: list[str], *extra: str) -> SQLTransformer:
