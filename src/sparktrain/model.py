@@ -12,10 +12,10 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from sparktrain.columns import quote
-from sparktrain.errors import ColumnNotFoundError, DataError, DataNotFoundError
+from sparktrain.errors import DataError, DataNotFoundError
+from sparktrain.train import score
 
 METADATA_FILE = "sparktrain.json"
-OUTPUT_COLUMNS = ("prediction", "probability", "rawPrediction")
 
 
 @dataclass
@@ -40,26 +40,7 @@ class SavedModel:
         Classifiers also add ``probability``, a vector in the order of
         :attr:`classes`; predictions have the label's original type.
         """
-        missing = [c for c in self.metadata["input_columns"] if c not in frame.columns]
-        if missing:
-            raise ColumnNotFoundError(
-                f"the table lacks column(s) {missing} that the model at "
-                f"{str(self.path)!r} was trained on; the table has: "
-                f"{', '.join(frame.columns)}"
-            )
-        clashes = [c for c in OUTPUT_COLUMNS if c in frame.columns]
-        if clashes:
-            raise DataError(
-                f"the table already has column(s) {clashes}, which scoring adds; "
-                "rename or drop them first"
-            )
-        scored = self.pipeline.transform(frame)
-        if "probability" in scored.columns:
-            meta = {"sparktrain": {"classes": self.classes}}
-            scored = scored.withColumn(
-                "probability", F.col("probability").alias("probability", metadata=meta)
-            )
-        return scored
+        return score(self.pipeline, frame, self.metadata["input_columns"], self.classes)
 
 
 def load_model(path: str | Path) -> SavedModel:

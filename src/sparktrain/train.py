@@ -22,13 +22,14 @@ from pyspark.sql import types as T
 
 from sparktrain._persist import CompositeReadable, CompositeWritable
 from sparktrain.columns import quote, require_column
-from sparktrain.errors import ConfigError, DataError
+from sparktrain.errors import ColumnNotFoundError, ConfigError, DataError
 from sparktrain.featurize import Featurize, FeaturizeModel
 from sparktrain.learners import Learner, describe, get_learner
 
 logger = logging.getLogger(__name__)
 
 MAX_CLASSES = 100
+OUTPUT_COLUMNS = ("prediction", "probability", "rawPrediction")
 _LABEL = "__st_label"
 _FEATURES = "__st_features"
 _SCALED = "__st_scaled"
@@ -366,30 +367,9 @@ class TrainedModel(Model, CompositeReadable, CompositeWritable):
         return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
-        needed = self.featurizeModel.inputColumns
-        missing = [c for c in needed if c not in dataset.columns]
-        if missing:
-            raise DataError(
-                f"the table lacks column(s) {missing} that the model was "
-                f"trained on; it has: {', '.join(dataset.columns)}"
-            )
-        clashes = [
-            c
-            for c in ("prediction", "probability", "rawPrediction")
-            if c in dataset.columns
-        ]
-        if clashes:
-            raise DataError(
-                f"the table already has column(s) {clashes}, which "
-                "scoring adds; rename or drop them first"
-            )
-        scored = self.pipeline.transform(dataset)
-        if "probability" in scored.columns:
-            meta = {"sparktrain": {"classes": self.classes}}
-            scored = scored.withColumn(
-                "probability", F.col("probability").alias("probability", metadata=meta)
-            )
-        return scored
+        return score(
+            self.pipeline, dataset, self.featurizeModel.inputColumns, self.classes
+        )
 
     def _state(self):
         return {"info": self.info}, {
@@ -401,6 +381,38 @@ class TrainedModel(Model, CompositeReadable, CompositeWritable):
         self.pipeline = inner["pipeline"]
         self.featurizeModel = inner["featurize"]
         self.info = extra["info"]
+
+
+def score(
+    pipeline: PipelineModel,
+    frame: DataFrame,
+    input_columns: list[str],
+    classes: list[str],
+) -> DataFrame:
+    """Check ``frame`` against a trained pipeline, then score it.
+
+    The probability column carries the class order in its metadata, which
+    :class:`~sparktrain.statistics.ComputeModelStatistics` reads.
+    """
+    missing = [c for c in input_columns if c not in frame.columns]
+    if missing:
+        raise ColumnNotFoundError(
+            f"the table lacks column(s) {missing} that the model was trained on; "
+            f"the table has: {', '.join(frame.columns)}"
+        )
+    clashes = [c for c in OUTPUT_COLUMNS if c in frame.columns]
+    if clashes:
+        raise DataError(
+            f"the table already has column(s) {clashes}, which scoring adds; "
+            "rename or drop them first"
+        )
+    scored = pipeline.transform(frame)
+    if "probability" in scored.columns:
+        meta = {"sparktrain": {"classes": classes}}
+        scored = scored.withColumn(
+            "probability", F.col("probability").alias("probability", metadata=meta)
+        )
+    return scored
 
 
 def _missing(frame: DataFrame, label: str):
