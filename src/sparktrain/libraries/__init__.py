@@ -1,0 +1,32 @@
+"""Single-node libraries (LightGBM, XGBoost, scikit-learn, PyTorch) as
+``pyspark.ml`` estimators: fitted locally, in parallel trials, or distributed,
+and scored on the executors."""
+
+from sparktrain.libraries._base import (
+    SingleNodeClassificationModel,
+    SingleNodeClassifier,
+    SingleNodeEstimator,
+    SingleNodeModel,
+    SingleNodeRegressor,
+)
+from sparktrain.libraries._boosting import (
+    LightGBMClassifier,
+    LightGBMRegressor,
+    XGBoostClassifier,
+    XGBoostRegressor,
+)
+from sparktrain.libraries._sklearn import SklearnClassifier, SklearnRegressor
+
+__all__ = [
+    "LightGBMClassifier",
+    "LightGBMRegressor",
+    "SingleNodeClassificationModel",
+    "SingleNodeClassifier",
+    "SingleNodeEstimator",
+    "SingleNodeModel",
+    "SingleNodeRegressor",
+    "SklearnClassifier",
+    "SklearnRegressor",
+    "XGBoostClassifier",
+    "XGBoostRegressor",
+]

@@ -1,0 +1,196 @@
+"""Feature vectors between Spark and the single-node libraries.
+
+Spark hands ``pyspark.ml`` vectors to Arrow as a struct of ``type`` (0 sparse,
+1 dense), ``size``, ``indices`` and ``values``. Both training (a table brought
+to the driver) and scoring (Arrow batches in a UDF) turn that struct into a
+NumPy or SciPy matrix here, without building one Python object per row.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from scipy import sparse
+
+from sparktrain.columns import quote, require_column
+from sparktrain.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+SPARSE_MIN_WIDTH = 1000  # narrower tables are always handed over dense
+SPARSE_MAX_DENSITY = 0.25
+_SAMPLE_ROWS = 1000
+
+
+@dataclass
+class TrainingSet:
+    """A featurized table on the driver: ``X`` (dense or CSR), ``y``, weights."""
+
+    X: Any
+    y: np.ndarray | None
+    weight: np.ndarray | None
+    rows: int
+
+    @property
+    def width(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def nbytes(self) -> int:
+        if sparse.issparse(self.X):
+            return self.X.data.nbytes + self.X.indices.nbytes + self.X.indptr.nbytes
+        return self.X.nbytes
+
+
+def to_matrix(vectors: pa.Array | pa.ChunkedArray, *, dense: bool | None = None):
+    """A row-per-vector matrix from an Arrow column of Spark vectors.
+
+    ``dense=None`` picks: dense for narrow or mostly filled vectors, CSR for
+    wide sparse ones (hashed text features, big one-hot blocks).
+    """
+    if isinstance(vectors, pa.ChunkedArray):
+        vectors = (
+            vectors.combine_chunks()
+            if vectors.num_chunks
+            else pa.array([], type=vectors.type)
+        )
+    if len(vectors) == 0:
+        return np.zeros((0, 0))
+    if vectors.null_count:
+        raise DataError(
+            f"{vectors.null_count} row(s) have no feature vector (null); "
+            "drop or fill them before fitting or scoring"
+        )
+    kinds = vectors.field("type").to_numpy(zero_copy_only=False)
+    values = vectors.field("values")
+    lengths = np.diff(values.offsets.to_numpy())
+    width = _width(vectors, kinds, lengths)
+    flat = values.flatten().to_numpy(zero_copy_only=False)
+    if (kinds == 1).all() and dense is not False:
+        return flat.reshape(len(kinds), width)
+
+    starts = values.offsets.to_numpy()[:-1]
+    columns = np.arange(len(flat)) - np.repeat(starts, lengths)
+    in_sparse_row = np.repeat(kinds == 0, lengths)
+    if in_sparse_row.any():
+        columns[in_sparse_row] = _sparse_indices(vectors, kinds)
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    matrix = sparse.csr_matrix((flat, columns, indptr), shape=(len(kinds), width))
+    if dense is None:
+        density = matrix.nnz / max(1, matrix.shape[0] * width)
+        dense = width < SPARSE_MIN_WIDTH or density > SPARSE_MAX_DENSITY
+    return matrix.toarray() if dense else matrix
+
+
+def _width(vectors: pa.StructArray, kinds: np.ndarray, lengths: np.ndarray) -> int:
+    sizes = vectors.field("size").fill_null(-1).to_numpy(zero_copy_only=False)
+    widths = np.where(kinds == 0, sizes, lengths)
+    if (widths != widths[0]).any():
+        raise DataError(
+            "feature vectors differ in length "
+            f"({sorted(set(widths.tolist()))[:5]}); every row needs the same "
+            "number of features"
+        )
+    return int(widths[0])
+
+
+def _sparse_indices(vectors: pa.StructArray, kinds: np.ndarray) -> np.ndarray:
+    indices = vectors.field("indices")
+    offsets = indices.offsets.to_numpy()
+    flat = indices.values.to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(kinds == 0)
+    return np.concatenate([flat[offsets[r] : offsets[r + 1]] for r in rows])
+
+
+def collect(
+    frame: DataFrame,
+    *,
+    features_col: str,
+    label_col: str | None,
+    weight_col: str | None = None,
+    max_bytes: int,
+    accepts_sparse: bool = True,
+) -> TrainingSet:
+    """Bring a featurized table to the driver, refusing one that will not fit.
+
+    The size is estimated from a sample before anything large is collected,
+    so an oversized table fails in seconds with a message saying what to do.
+    """
+    require_column(frame, features_col, role="features column")
+    columns = [F.col(quote(features_col)).alias("x")]
+    if label_col:
+        require_column(frame, label_col, role="label column")
+        columns.append(F.col(quote(label_col)).cast("double").alias("y"))
+    if weight_col:
+        require_column(frame, weight_col, role="weight column")
+        columns.append(F.col(quote(weight_col)).cast("double").alias("w"))
+    selected = frame.select(*columns)
+    _require_vectors(frame, features_col)
+
+    rows = selected.count()
+    estimate = _estimate_bytes(selected, rows, accepts_sparse)
+    if estimate > max_bytes:
+        raise DataError(
+            f"the training set ({rows:,} rows) needs about {_gib(estimate)} on the "
+            f"driver, over maxLocalBytes={_gib(max_bytes)}; sample the table "
+            "(frame.sample(fraction=...)), raise maxLocalBytes if the driver has "
+            "the memory, or use a distributed learner (XGBoost with "
+            "mode='distributed', or a SparkML learner such as 'gbt')"
+        )
+    table = selected.toArrow()
+    X = to_matrix(table.column("x"), dense=None if accepts_sparse else True)
+    y = table.column("y").to_numpy() if label_col else None
+    w = table.column("w").to_numpy() if weight_col else None
+    logger.info(
+        "collected %d rows x %d features to the driver (%s, %s)",
+        rows,
+        X.shape[1] if rows else 0,
+        "sparse" if sparse.issparse(X) else "dense",
+        _gib(TrainingSet(X, y, w, rows).nbytes),
+    )
+    return TrainingSet(X, y, w, rows)
+
+
+def _require_vectors(frame: DataFrame, column: str) -> None:
+    dtype = frame.schema[column].dataType
+    if type(dtype).__name__ != "VectorUDT":
+        raise DataError(
+            f"features column {column!r} has type {dtype.simpleString()}; expected "
+            "a vector column (use Featurize or VectorAssembler, or TrainClassifier/"
+            "TrainRegressor, which featurize for you)"
+        )
+
+
+def _estimate_bytes(selected: DataFrame, rows: int, accepts_sparse: bool) -> int:
+    sample = selected.select("x").limit(_SAMPLE_ROWS).toArrow().column("x")
+    if rows == 0 or len(sample) == 0:
+        return 0
+    matrix = to_matrix(sample, dense=False)
+    width = matrix.shape[1]
+    per_row_sparse = 12 * matrix.nnz / matrix.shape[0] + 8
+    per_row_dense = 8 * width
+    densify = not accepts_sparse or width < SPARSE_MIN_WIDTH
+    # Arrow's copy and the matrix briefly live side by side.
+    return int(2 * rows * (per_row_dense if densify else per_row_sparse))
+
+
+def default_max_bytes() -> int:
+    """A quarter of the driver machine's memory."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        total = 8 << 30
+    return total // 4
+
+
+def _gib(size: float) -> str:
+    if size >= 1 << 30:
+        return f"{size / (1 << 30):.1f} GiB"
+    return f"{size / (1 << 20):.1f} MiB"
