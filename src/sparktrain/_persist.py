@@ -7,6 +7,7 @@ writer, so the folder loads back with the stage's ``load``.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -48,11 +49,11 @@ class _CompositeWriter(MLWriter):
     def saveImpl(self, path: str) -> None:
         extra, inner = self.instance._state()
         extra = {**extra, "inner": sorted(inner)}
-        # Params holding Spark objects (a learner) are saved as inner stages.
+        # Params holding objects (a learner) are saved as inner stages.
         params = {
             p.name: value
             for p, value in self.instance._paramMap.items()
-            if not hasattr(value, "write")
+            if _is_json(value)
         }
         DefaultParamsWriter.saveMetadata(
             self.instance,
@@ -63,6 +64,14 @@ class _CompositeWriter(MLWriter):
         )
         for name, stage in inner.items():  # any pyspark.ml stage
             stage.write().overwrite().save(os.path.join(path, name))
+
+
+def _is_json(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except TypeError:
+        return False
+    return True
 
 
 class _CompositeReader(MLReader):

@@ -1,19 +1,23 @@
-"""Every SparkML learner for classification and regression, by name.
+"""Every learner for classification and regression, by name.
 
-Each entry builds a learner with sensible defaults, says whether it needs
-scaled features, and whether it handles more than two classes on its own
-(those that do not are wrapped in one-vs-rest).
+SparkML's own learners, and the single-node libraries (LightGBM, XGBoost,
+scikit-learn) wrapped as ``pyspark.ml`` estimators. Each entry builds a
+learner with sensible defaults, says whether it needs scaled features, and
+whether it handles more than two classes on its own (those that do not are
+wrapped in one-vs-rest).
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pyspark.ml import classification as C
 from pyspark.ml import regression as R
 
+from sparktrain import libraries as L
 from sparktrain.errors import ConfigError
 
 
@@ -28,12 +32,14 @@ class Learner:
     needs_scaling: bool = False
     multiclass: bool = True
     instance: Any = None  # a user's own configured learner, copied on build
+    factory: Callable[[], dict[str, Any]] | None = None  # defaults built lazily
 
     def build(self, seed: int) -> Any:
         """A fresh, unfitted learner with the defaults and ``seed``."""
         if self.instance is not None:
             return self.instance.copy()
-        learner = self.cls(**self.defaults)
+        defaults = self.factory() if self.factory else self.defaults
+        learner = self.cls(**defaults)
         if learner.hasParam("seed"):
             learner.setSeed(seed)
         return learner
@@ -94,6 +100,27 @@ CLASSIFIERS = {
             needs_scaling=True,
             multiclass=False,
         ),
+        Learner("lightgbm", "classification", L.LightGBMClassifier),
+        Learner("xgboost", "classification", L.XGBoostClassifier),
+        Learner(
+            "extra_trees",
+            "classification",
+            L.SklearnClassifier,
+            factory=lambda: {"estimator": _sklearn("ExtraTreesClassifier")},
+        ),
+        Learner(
+            "hist_gradient_boosting",
+            "classification",
+            L.SklearnClassifier,
+            factory=lambda: {"estimator": _sklearn("HistGradientBoostingClassifier")},
+        ),
+        Learner(
+            "knn",
+            "classification",
+            L.SklearnClassifier,
+            factory=lambda: {"estimator": _sklearn("KNeighborsClassifier")},
+            needs_scaling=True,
+        ),
     )
 }
 
@@ -137,6 +164,27 @@ REGRESSORS = {
             needs_scaling=True,
         ),
         Learner("isotonic_regression", "regression", R.IsotonicRegression),
+        Learner("lightgbm", "regression", L.LightGBMRegressor),
+        Learner("xgboost", "regression", L.XGBoostRegressor),
+        Learner(
+            "extra_trees",
+            "regression",
+            L.SklearnRegressor,
+            factory=lambda: {"estimator": _sklearn("ExtraTreesRegressor")},
+        ),
+        Learner(
+            "hist_gradient_boosting",
+            "regression",
+            L.SklearnRegressor,
+            factory=lambda: {"estimator": _sklearn("HistGradientBoostingRegressor")},
+        ),
+        Learner(
+            "knn",
+            "regression",
+            L.SklearnRegressor,
+            factory=lambda: {"estimator": _sklearn("KNeighborsRegressor")},
+            needs_scaling=True,
+        ),
     )
 }
 
@@ -154,6 +202,10 @@ _ALIASES = {
     "glm": "generalized_linear_regression",
     "isotonic": "isotonic_regression",
     "gbm": "gbt",
+    "lgbm": "lightgbm",
+    "xgb": "xgboost",
+    "hgb": "hist_gradient_boosting",
+    "k_nearest_neighbors": "knn",
 }
 
 
@@ -180,8 +232,29 @@ def get_learner(name: str, task: str) -> Learner:
     )
 
 
+def _sklearn(name: str) -> Any:
+    from sklearn import ensemble, neighbors
+
+    module = neighbors if name.startswith("KNeighbors") else ensemble
+    return getattr(module, name)()
+
+
 def describe(instance: Any) -> Learner:
-    """A registry entry for a learner instance that a user configured."""
+    """A registry entry for a learner instance that a user configured.
+
+    A bare scikit-learn estimator is wrapped in :class:`SklearnClassifier` or
+    :class:`SklearnRegressor`, by what it is.
+    """
+    if _is_sklearn(instance):
+        instance = _wrap_sklearn(instance)
+    if isinstance(instance, L.SingleNodeEstimator):
+        return Learner(
+            type(instance).__name__,
+            instance.task,
+            type(instance),
+            instance=instance,
+            needs_scaling=getattr(instance, "needs_scaling", False),
+        )
     for table in (CLASSIFIERS, REGRESSORS):
         for learner in table.values():
             if type(instance) is learner.cls:
@@ -196,7 +269,25 @@ def describe(instance: Any) -> Learner:
         )
     raise ConfigError(
         f"model={type(instance).__name__} is not a pyspark.ml classifier or "
-        "regressor; pass one (for example LogisticRegression()) or a learner name"
+        "regressor, nor a scikit-learn one; pass one (for example "
+        "LogisticRegression() or LightGBMClassifier()) or a learner name"
+    )
+
+
+def _is_sklearn(instance: Any) -> bool:
+    return hasattr(instance, "get_params") and hasattr(instance, "fit")
+
+
+def _wrap_sklearn(instance: Any) -> Any:
+    from sklearn.base import is_classifier, is_regressor
+
+    if is_classifier(instance):
+        return L.SklearnClassifier(estimator=instance)
+    if is_regressor(instance):
+        return L.SklearnRegressor(estimator=instance)
+    raise ConfigError(
+        f"model={type(instance).__name__} is a scikit-learn estimator but neither "
+        "a classifier nor a regressor; pass one such as RandomForestClassifier()"
     )
 
 

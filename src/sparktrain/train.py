@@ -91,7 +91,7 @@ class _Trainer(_TrainParams, Estimator, CompositeReadable, CompositeWritable):
         chosen = self.getOrDefault("model")
         if isinstance(chosen, str):
             return {"model": chosen}, {}
-        return {"model": None}, {"learner": chosen}
+        return {"model": None}, {"learner": describe(chosen).instance}
 
     def _restore(self, extra, inner) -> None:
         self._set(model=extra["model"] or inner["learner"])

@@ -98,6 +98,33 @@ class _SingleNodeParams(
             mode="auto", maxLocalBytes=0, numThreads=0, extraParams={}, seed=42
         )
 
+    def setFeaturesCol(self, value: str):
+        return self._set(featuresCol=value)
+
+    def setLabelCol(self, value: str):
+        return self._set(labelCol=value)
+
+    def setPredictionCol(self, value: str):
+        return self._set(predictionCol=value)
+
+    def setWeightCol(self, value: str):
+        return self._set(weightCol=value)
+
+    def setSeed(self, value: int):
+        return self._set(seed=value)
+
+    def setMode(self, value: str):
+        return self._set(mode=value)
+
+    def setMaxLocalBytes(self, value: int):
+        return self._set(maxLocalBytes=value)
+
+    def setNumThreads(self, value: int):
+        return self._set(numThreads=value)
+
+    def setExtraParams(self, value: dict[str, Any]):
+        return self._set(extraParams=value)
+
     def getMode(self) -> str:
         return self.getOrDefault(self.mode)
 
@@ -112,7 +139,11 @@ class _SingleNodeParams(
 
 
 class _ClassifierParams(HasProbabilityCol, HasRawPredictionCol):
-    pass
+    def setProbabilityCol(self, value: str):
+        return self._set(probabilityCol=value)
+
+    def setRawPredictionCol(self, value: str):
+        return self._set(rawPredictionCol=value)
 
 
 class SingleNodeEstimator(_SingleNodeParams, Estimator, MLReadable, MLWritable):

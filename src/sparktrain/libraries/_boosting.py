@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from pyspark import keyword_only
 from pyspark.ml.param import TypeConverters
@@ -51,7 +51,7 @@ class _LightGBMParams(_BoostingParams):
     numLeaves = param("numLeaves", "most leaves per tree", _TO_INT)
     minDataInLeaf = param("minDataInLeaf", "fewest rows in a leaf", _TO_INT)
 
-    libraryParams = {
+    libraryParams: ClassVar[dict[str, str]] = {
         "numIterations": "n_estimators",
         "learningRate": "learning_rate",
         "maxDepth": "max_depth",
@@ -176,7 +176,7 @@ class _XGBoostParams(_BoostingParams):
         _TO_INT,
     )
 
-    libraryParams = {
+    libraryParams: ClassVar[dict[str, str]] = {
         "numIterations": "n_estimators",
         "learningRate": "learning_rate",
         "maxDepth": "max_depth",
@@ -196,9 +196,7 @@ class _XGBoostParams(_BoostingParams):
             if cls.task == "classification"
             else xgboost.XGBRegressor
         )
-        return estimator(
-            **{"n_jobs": threads or None, "random_state": seed, **kwargs}
-        )
+        return estimator(**{"n_jobs": threads or None, "random_state": seed, **kwargs})
 
     def _fit_distributed(self, dataset: DataFrame, reason: str) -> SingleNodeModel:
         """Fit with ``xgboost.spark`` across executors, then keep the booster."""

@@ -53,13 +53,14 @@ class _SklearnParams:
                 "SklearnClassifier(estimator=ExtraTreesClassifier())"
             )
         estimator = self.getEstimator()
-        fits_task = is_classifier if self.task == "classification" else is_regressor
+        if self.task == "classification":
+            fits_task, kind, other = is_classifier, "classifier", "SklearnRegressor"
+        else:
+            fits_task, kind, other = is_regressor, "regressor", "SklearnClassifier"
         if not fits_task(estimator):
             raise ConfigError(
                 f"estimator={type(estimator).__name__} is not a scikit-learn "
-                f"{'classifier' if self.task == 'classification' else 'regressor'};"
-                f" pass one, or use "
-                f"{'SklearnRegressor' if self.task == 'classification' else 'SklearnClassifier'}"
+                f"{kind}; pass one, or use {other}"
             )
         if self.task == "classification" and not hasattr(estimator, "predict_proba"):
             raise ConfigError(
