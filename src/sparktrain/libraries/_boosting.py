@@ -225,6 +225,7 @@ class _XGBoostParams(_BoostingParams):
             random_state=self.getOrDefault(self.seed),
             **kwargs,
         )
+        options.setdefault("verbose", False)
         if self.isSet("weightCol") and self.getOrDefault("weightCol"):
             options["weight_col"] = self.getOrDefault("weightCol")
         started = time.perf_counter()
