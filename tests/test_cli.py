@@ -165,6 +165,35 @@ def test_train_with_a_named_model_then_evaluate(spark, credit_csv, tmp_path):
 
 
 def test_unknown_model_name(spark, credit_csv):
-    result = run("train", str(credit_csv), "--label", "Status", "--model", "xgb")
+    result = run("train", str(credit_csv), "--label", "Status", "--model", "catboost")
     assert result.exit_code == 1
-    assert "model='xgb' is not a classification learner" in said(result)
+    assert "model='catboost' is not a classification learner" in said(result)
+
+
+def test_train_lightgbm_reports_where_it_fitted_then_predicts(
+    spark, credit_csv, tmp_path
+):
+    run_dir = tmp_path / "lgbm"
+    trained = run(
+        "train",
+        str(credit_csv),
+        "--label",
+        "Status",
+        "--model",
+        "lgbm",
+        "--out",
+        str(run_dir),
+    )
+    assert trained.exit_code == 0, trained.output
+    assert "learner lightgbm, fitted local: the table fits the driver" in said(trained)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["fit"]["mode"] == "local"
+    assert metrics["holdout"]["roc_auc"] > 0.8
+
+    scored_dir = tmp_path / "scored"
+    predicted = run("predict", str(run_dir), str(credit_csv), "--out", str(scored_dir))
+    assert predicted.exit_code == 0, predicted.output
+    scored = pd.read_parquet(scored_dir)
+    assert len(scored) == 4454
+    assert set(scored["prediction"]) <= {"good", "bad"}
+    assert {"probability_good", "probability_bad"} <= set(scored.columns)

@@ -139,10 +139,11 @@ def train(
         str,
         typer.Option(
             "--model",
-            help="Learner name: random_forest, gbt, logistic_regression, "
+            help="Learner name. SparkML: random_forest, gbt, logistic_regression, "
             "linear_svc, naive_bayes, multilayer_perceptron, factorization_machines, "
             "decision_tree; for regression also linear_regression, "
-            "generalized_linear_regression, isotonic_regression",
+            "generalized_linear_regression, isotonic_regression. Single-node "
+            "libraries: lightgbm, xgboost, extra_trees, hist_gradient_boosting, knn",
         ),
     ] = "random_forest",
     seed: Annotated[int, typer.Option(help="Seed of the split and the model")] = 42,
@@ -387,7 +388,9 @@ def _print_metrics(metrics: dict[str, Any]) -> None:
     scores = ", ".join(
         f"{k} {v:.4f}" for k, v in metrics["holdout"].items() if isinstance(v, float)
     )
+    fit = metrics["fit"]
     out.print(f"{metrics['task']} on {metrics['label']!r}: {rows}")
+    out.print(f"learner {metrics['learner']}, fitted {fit['mode']}: {fit['reason']}")
     out.print(f"holdout: {scores}")
 
 

@@ -149,6 +149,7 @@ def train(
         "task": task,
         "label": label_col,
         "learner": final.info["learner"],
+        "fit": final.info["fit"],
         "rows": {
             **final.info["rows"],
             "train": labelled,

@@ -174,6 +174,7 @@ class _Trainer(_TrainParams, Estimator, CompositeReadable, CompositeWritable):
                 "labelType": dataset.schema[label].dataType.simpleString(),
                 "classes": classes,
                 "rows": {"labelled": rows, "null_label_dropped": dropped},
+                "fit": _fit_report(fitted),
             },
         )
         return model
@@ -413,6 +414,14 @@ def score(
             "probability", F.col("probability").alias("probability", metadata=meta)
         )
     return scored
+
+
+def _fit_report(fitted: Any) -> dict[str, str]:
+    """Where the learner ran, and why (single-node learners choose)."""
+    info = getattr(fitted, "info", None)
+    if isinstance(info, dict) and "mode" in info:
+        return {"mode": info["mode"], "reason": info["modeReason"]}
+    return {"mode": "spark", "reason": "a SparkML learner runs on the executors"}
 
 
 def _missing(frame: DataFrame, label: str):

@@ -1,4 +1,4 @@
-"""Single-node libraries (LightGBM, XGBoost, scikit-learn, PyTorch) as
+"""Single-node libraries (LightGBM, XGBoost, scikit-learn, PyTorch, Keras) as
 ``pyspark.ml`` estimators: fitted locally, in parallel trials, or distributed,
 and scored on the executors."""
 
@@ -16,8 +16,16 @@ from sparktrain.libraries._boosting import (
     XGBoostRegressor,
 )
 from sparktrain.libraries._sklearn import SklearnClassifier, SklearnRegressor
+from sparktrain.libraries._torch import (
+    KerasClassifier,
+    KerasRegressor,
+    TorchClassifier,
+    TorchRegressor,
+)
 
 __all__ = [
+    "KerasClassifier",
+    "KerasRegressor",
     "LightGBMClassifier",
     "LightGBMRegressor",
     "SingleNodeClassificationModel",
@@ -27,6 +35,8 @@ __all__ = [
     "SingleNodeRegressor",
     "SklearnClassifier",
     "SklearnRegressor",
+    "TorchClassifier",
+    "TorchRegressor",
     "XGBoostClassifier",
     "XGBoostRegressor",
 ]

@@ -129,7 +129,35 @@ class _NetworkParams:
             batchNorm=False,
             validationFraction=0.1,
             patience=5,
+            numThreads=1,
         )
+
+    def setHiddenLayers(self, value: Sequence[int]):
+        return self._set(hiddenLayers=list(value))
+
+    def setEpochs(self, value: int):
+        return self._set(epochs=value)
+
+    def setBatchSize(self, value: int):
+        return self._set(batchSize=value)
+
+    def setLearningRate(self, value: float):
+        return self._set(learningRate=value)
+
+    def setWeightDecay(self, value: float):
+        return self._set(weightDecay=value)
+
+    def setDropout(self, value: float):
+        return self._set(dropout=value)
+
+    def setBatchNorm(self, value: bool):
+        return self._set(batchNorm=value)
+
+    def setValidationFraction(self, value: float):
+        return self._set(validationFraction=value)
+
+    def setPatience(self, value: int):
+        return self._set(patience=value)
 
     def _validate(self) -> None:
         _require_installed("torch", _PURPOSE[self.kind])
@@ -204,6 +232,12 @@ class _TorchParams(_NetworkParams):
     def __init__(self) -> None:
         super().__init__()
         self._setDefault(numProcesses=0, processesOn="auto")
+
+    def setNumProcesses(self, value: int):
+        return self._set(numProcesses=value)
+
+    def setProcessesOn(self, value: str):
+        return self._set(processesOn=value)
 
     def _validate(self) -> None:
         super()._validate()
@@ -302,6 +336,10 @@ class TorchClassifier(_TorchParams, SingleNodeClassifier):
     driver or the executors (``processesOn``). Labels are class indices
     0..k-1 (``TrainClassifier`` takes any label and indexes it for you).
 
+    Each process uses ``numThreads`` PyTorch threads, 1 by default: networks
+    this small gain little from more, and lose much when processes and Spark
+    tasks share the cores. 0 lets PyTorch take every core.
+
     Examples
     --------
     >>> net = TorchClassifier(hiddenLayers=[64, 32], epochs=20, labelCol="Status")
@@ -332,7 +370,7 @@ class TorchClassifier(_TorchParams, SingleNodeClassifier):
         processesOn: str = "auto",
         mode: str = "auto",
         maxLocalBytes: int = 0,
-        numThreads: int = 0,
+        numThreads: int = 1,
         seed: int = 42,
     ) -> None:
         super().__init__()
@@ -373,7 +411,7 @@ class TorchRegressor(_TorchParams, SingleNodeRegressor):
         processesOn: str = "auto",
         mode: str = "auto",
         maxLocalBytes: int = 0,
-        numThreads: int = 0,
+        numThreads: int = 1,
         seed: int = 42,
     ) -> None:
         super().__init__()
@@ -394,6 +432,9 @@ class _KerasParams(_NetworkParams):
     def __init__(self) -> None:
         super().__init__()
         self._setDefault(buildModel=None)
+
+    def setBuildModel(self, value: Callable[[int, int], Any] | None):
+        return self._set(buildModel=value)
 
     def _validate(self) -> None:
         super()._validate()
@@ -482,7 +523,7 @@ class KerasClassifier(_KerasParams, SingleNodeClassifier):
         extraParams: dict[str, Any] | None = None,
         mode: str = "auto",
         maxLocalBytes: int = 0,
-        numThreads: int = 0,
+        numThreads: int = 1,
         seed: int = 42,
     ) -> None:
         super().__init__()
@@ -523,7 +564,7 @@ class KerasRegressor(_KerasParams, SingleNodeRegressor):
         extraParams: dict[str, Any] | None = None,
         mode: str = "auto",
         maxLocalBytes: int = 0,
-        numThreads: int = 0,
+        numThreads: int = 1,
         seed: int = 42,
     ) -> None:
         super().__init__()
@@ -1011,6 +1052,7 @@ def _train_keras(source, settings: dict[str, Any]) -> bytes:
 
 def _fit_keras(source, settings: dict[str, Any]) -> dict[str, Any]:
     keras = _import_keras()
+    keras.config.disable_interactive_logging()  # messages to logging, not stdout
     _set_threads(_import_torch(), settings["threads"], _World())
     keras.utils.set_random_seed(settings["seed"])
     data = source.load(0, 1)
