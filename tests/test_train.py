@@ -4,6 +4,9 @@ from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.ml.regression import LinearRegression
 from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
 from pyspark.sql import functions as F
+from sklearn.cluster import KMeans
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import Ridge
 
 import sparktrain
 from sparktrain import (
@@ -85,6 +88,32 @@ def test_configured_instances_and_save_load(credit, tmp_path):
     assert again.getOrDefault("model").getMaxIter() == 5
 
 
+def test_scikit_learn_instance_in_the_trainer(credit, tmp_path):
+    train, test = credit
+    trainer = TrainClassifier(
+        model=RandomForestClassifier(n_estimators=60, min_samples_leaf=2),
+        labelCol="Status",
+    )
+    model = trainer.fit(train)
+    stats = ComputeModelStatistics(labelCol="Status").compute(model.transform(test))
+    assert stats["roc_auc"] > 0.8
+    assert model.info["learner"] == "SklearnClassifier"
+    assert model.info["fit"]["mode"] == "local"
+    importances = model.featureImportances()
+    assert set(importances) <= set(train.columns)
+    assert sum(importances.values()) == pytest.approx(1.0)
+
+    model.write().overwrite().save(str(tmp_path / "m"))
+    loaded = TrainedModel.load(str(tmp_path / "m"))
+    before = model.transform(test).select("prediction", "probability").collect()
+    assert (
+        loaded.transform(test).select("prediction", "probability").collect() == before
+    )
+    trainer.write().overwrite().save(str(tmp_path / "t"))
+    again = TrainClassifier.load(str(tmp_path / "t")).getOrDefault("model")
+    assert again.getEstimator().n_estimators == 60
+
+
 def test_cross_validator_tunes_the_trainer(spark):
     rows = [(float(i % 11), "abc"[i % 3], float(i % 2)) for i in range(90)]
     frame = spark.createDataFrame(rows, "x double, c string, y double")
@@ -135,6 +164,19 @@ def test_double_labels_come_back_as_doubles(spark):
         (
             lambda: TrainClassifier(model=LinearRegression(), labelCol="y"),
             r"is a regression learner; use TrainRegressor",
+        ),
+        (
+            lambda: TrainClassifier(model=Ridge(), labelCol="y"),
+            r"model=SklearnRegressor is a regression learner; use TrainRegressor",
+        ),
+        (
+            lambda: TrainClassifier(model=KMeans(), labelCol="y"),
+            r"model=KMeans is a scikit-learn estimator but neither a classifier",
+        ),
+        (
+            lambda: TrainClassifier(model=object(), labelCol="y"),
+            r"model=object is not a pyspark.ml classifier or regressor, nor a "
+            "scikit-learn one",
         ),
     ],
 )
