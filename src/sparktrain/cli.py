@@ -143,7 +143,8 @@ def train(
             "linear_svc, naive_bayes, multilayer_perceptron, factorization_machines, "
             "decision_tree; for regression also linear_regression, "
             "generalized_linear_regression, isotonic_regression. Single-node "
-            "libraries: lightgbm, xgboost, extra_trees, hist_gradient_boosting, knn",
+            "libraries: lightgbm, xgboost, extra_trees, hist_gradient_boosting, knn, "
+            "torch_mlp, keras_mlp",
         ),
     ] = "random_forest",
     seed: Annotated[int, typer.Option(help="Seed of the split and the model")] = 42,

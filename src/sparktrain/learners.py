@@ -1,7 +1,7 @@
 """Every learner for classification and regression, by name.
 
 SparkML's own learners, and the single-node libraries (LightGBM, XGBoost,
-scikit-learn) wrapped as ``pyspark.ml`` estimators. Each entry builds a
+scikit-learn, PyTorch, Keras) wrapped as ``pyspark.ml`` estimators. Each entry builds a
 learner with sensible defaults, says whether it needs scaled features, and
 whether it handles more than two classes on its own (those that do not are
 wrapped in one-vs-rest).
@@ -102,6 +102,8 @@ CLASSIFIERS = {
         ),
         Learner("lightgbm", "classification", L.LightGBMClassifier),
         Learner("xgboost", "classification", L.XGBoostClassifier),
+        Learner("torch_mlp", "classification", L.TorchClassifier),
+        Learner("keras_mlp", "classification", L.KerasClassifier),
         Learner(
             "extra_trees",
             "classification",
@@ -166,6 +168,8 @@ REGRESSORS = {
         Learner("isotonic_regression", "regression", R.IsotonicRegression),
         Learner("lightgbm", "regression", L.LightGBMRegressor),
         Learner("xgboost", "regression", L.XGBoostRegressor),
+        Learner("torch_mlp", "regression", L.TorchRegressor),
+        Learner("keras_mlp", "regression", L.KerasRegressor),
         Learner(
             "extra_trees",
             "regression",
@@ -206,6 +210,9 @@ _ALIASES = {
     "xgb": "xgboost",
     "hgb": "hist_gradient_boosting",
     "k_nearest_neighbors": "knn",
+    "torch": "torch_mlp",
+    "pytorch": "torch_mlp",
+    "keras": "keras_mlp",
 }
 
 

@@ -666,16 +666,17 @@ def _finish(payload: bytes, kind: str, settings: dict[str, Any]) -> _Fitted:
 
 def _log_fit(kind: str, fitted: _Fitted, processes: int, place: str, seconds):
     history = fitted.history
+    loss = history["valid_loss"]
     logger.info(
-        "%s fitted by %d process(es) on the %s in %.1f s: %d epoch(s), best %d, "
-        "validation loss %s",
+        "%s fitted by %d process(es) on the %s in %.1f s: %d epoch(s), best %d "
+        "(validation loss %s)",
         kind,
         processes,
         place,
         seconds,
         history["epochs"],
         history["best_epoch"],
-        history["valid_loss"],
+        "not measured" if loss is None else f"{loss:.4g}",
     )
 
 
@@ -1000,7 +1001,7 @@ def _train_epoch(torch, model, optimizer, data, batches, scaling, world) -> floa
         total += float(losses.detach().sum())
         weight += float(w.sum())
     total, weight = world.sum([total, weight])
-    return total / weight
+    return float(total / weight)
 
 
 def _evaluate(torch, network, data, scaling, world) -> float | None:
@@ -1015,7 +1016,7 @@ def _evaluate(torch, network, data, scaling, world) -> float | None:
             total += float((_losses(torch, network(x), y, scaling) * w).sum())
             weight += float(w.sum())
     total, weight = world.sum([total, weight])
-    return total / weight if weight > 0 else None
+    return float(total / weight) if weight > 0 else None
 
 
 # -- Keras ----------------------------------------------------------------------
