@@ -203,7 +203,12 @@ def test_cluster_xgboost_distributed_matches_single_node(cluster):
 
 
 @pytest.mark.cluster
-def test_cluster_trains_lightgbm_by_name(cluster, credit_csv, tmp_path):
+@pytest.mark.connect
+def test_lightgbm_run_trains_on_the_cluster_and_scores_through_connect(
+    cluster, credit_csv, tmp_path
+):
+    """A Python learner stage inside the saved pipeline loads and scores the
+    same on the cluster and through Spark Connect."""
     run_dir = tmp_path / "run"
     cli(
         "train",
@@ -219,14 +224,29 @@ def test_cluster_trains_lightgbm_by_name(cluster, credit_csv, tmp_path):
     )
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["holdout"]["roc_auc"] > 0.8
-    scored = tmp_path / "scored"
+    assert metrics["fit"]["mode"] == "local"
+
+    on_cluster = tmp_path / "cluster"
     cli(
         "predict",
         str(run_dir),
         str(credit_csv),
         "--out",
-        str(scored),
+        str(on_cluster),
         "--master",
         cluster.master_url,
     )
-    assert len(pd.read_parquet(scored)) == 4454
+    with LocalConnectServer(port=free_port(), log_dir=tmp_path) as server:
+        through_connect = tmp_path / "connect"
+        cli(
+            "predict",
+            str(run_dir),
+            str(credit_csv),
+            "--out",
+            str(through_connect),
+            "--remote",
+            server.url,
+        )
+    expected = scored(on_cluster)
+    assert len(expected) == 4454
+    pd.testing.assert_frame_equal(scored(through_connect), expected)
