@@ -192,9 +192,13 @@ def test_batch_scoring_a_million_rows_collects_nothing(spark, credit_split):
 # -- bad input -----------------------------------------------------------------
 
 
-def test_too_large_for_local_is_refused_with_what_to_do(credit_split):
+@pytest.mark.parametrize("metadata", ["recorded width", "no metadata"])
+def test_too_large_for_local_is_refused_with_what_to_do(credit_split, metadata):
+    train = credit_split[0]
+    if metadata == "no metadata":  # the size then comes from a sample of rows
+        train = train.withColumn("features", F.col("features").alias("x", metadata={}))
     with pytest.raises(DataError, match=r"maxLocalBytes=.*sample the table"):
-        LightGBMClassifier(maxLocalBytes=10_000).fit(credit_split[0])
+        LightGBMClassifier(maxLocalBytes=10_000).fit(train)
 
 
 def test_auto_mode_goes_distributed_for_xgboost_when_too_large(credit_split):
@@ -262,6 +266,16 @@ def test_scoring_vectors_of_another_width_fails(spark, credit_split):
     )
     with pytest.raises(Exception, match="the model was trained on 9"):
         model.transform(narrow).collect()
+
+
+def test_scoring_vectors_of_mixed_widths_fails(spark, credit_split):
+    model = LightGBMClassifier(numIterations=5).fit(credit_split[0])
+    width = F.when(F.col("id") == 1, F.array(F.lit(1.0))).otherwise(
+        F.array(*[F.lit(1.0)] * 9)
+    )
+    mixed = spark.range(3).select(array_to_vector(width).alias("features"))
+    with pytest.raises(Exception, match=r"feature vectors differ in length \(\[1, 9\]"):
+        model.transform(mixed).collect()
 
 
 def test_missing_library_names_the_extra(monkeypatch, credit_split):

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 from pyspark.ml import Estimator, Model
-from pyspark.ml.functions import array_to_vector
+from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.ml.linalg import DenseVector
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import (
@@ -53,7 +53,12 @@ from pyspark.sql import functions as F
 
 from sparktrain.columns import quote
 from sparktrain.errors import ConfigError, DataError
-from sparktrain.libraries._matrix import TrainingSet, collect, default_max_bytes
+from sparktrain.libraries._matrix import (
+    SPARSE_MIN_WIDTH,
+    TrainingSet,
+    collect,
+    default_max_bytes,
+)
 from sparktrain.libraries._matrix import to_matrix as _to_matrix
 
 logger = logging.getLogger(__name__)
@@ -521,8 +526,13 @@ class SingleNodeModel(_SingleNodeParams, Model, MLReadable, MLWritable):
         def score(vectors: pa.Array) -> pa.Array:
             return _cached_scorer(key, payload).score(vectors)
 
+        vectors = F.col(quote(features))
+        if self.numFeatures < SPARSE_MIN_WIDTH:
+            # Arrays of doubles reach Python workers several times faster than
+            # vector structs; only narrow vectors, so wide sparse ones stay sparse.
+            vectors = vector_to_array(vectors)
         scored = f"__st_scored_{key[:8]}"
-        frame = dataset.withColumn(scored, score(F.col(quote(features))))
+        frame = dataset.withColumn(scored, score(vectors))
         outputs = {self.getPredictionCol(): F.col(f"{scored}.prediction")}
         if task == "classification":
             probability = array_to_vector(F.col(f"{scored}.probability"))

@@ -68,6 +68,8 @@ def to_matrix(vectors: pa.Array | pa.ChunkedArray, *, dense: bool | None = None)
             f"{vectors.null_count} row(s) have no feature vector (null); "
             "drop or fill them before fitting or scoring"
         )
+    if pa.types.is_list(vectors.type) or pa.types.is_large_list(vectors.type):
+        return _dense_rows(vectors)
     kinds = vectors.field("type").to_numpy(zero_copy_only=False)
     values = vectors.field("values")
     lengths = np.diff(values.offsets.to_numpy())
@@ -89,9 +91,20 @@ def to_matrix(vectors: pa.Array | pa.ChunkedArray, *, dense: bool | None = None)
     return matrix.toarray() if dense else matrix
 
 
+def _dense_rows(arrays: pa.ListArray) -> np.ndarray:
+    """A matrix from arrays of doubles (``vector_to_array`` of the vectors)."""
+    lengths = np.diff(arrays.offsets.to_numpy())
+    _same_widths(lengths)
+    flat = arrays.flatten().to_numpy(zero_copy_only=False)
+    return flat.astype(np.float64, copy=False).reshape(len(lengths), int(lengths[0]))
+
+
 def _width(vectors: pa.StructArray, kinds: np.ndarray, lengths: np.ndarray) -> int:
     sizes = vectors.field("size").fill_null(-1).to_numpy(zero_copy_only=False)
-    widths = np.where(kinds == 0, sizes, lengths)
+    return _same_widths(np.where(kinds == 0, sizes, lengths))
+
+
+def _same_widths(widths: np.ndarray) -> int:
     if (widths != widths[0]).any():
         raise DataError(
             "feature vectors differ in length "
@@ -120,8 +133,9 @@ def collect(
 ) -> TrainingSet:
     """Bring a featurized table to the driver, refusing one that will not fit.
 
-    The size is estimated from a sample before anything large is collected,
-    so an oversized table fails in seconds with a message saying what to do.
+    The size is estimated before anything large is collected (from the
+    vectors' recorded width, else from a sample of rows), so an oversized
+    table fails in seconds with a message saying what to do.
     """
     require_column(frame, features_col, role="features column")
     columns = [F.col(quote(features_col)).alias("x")]
@@ -135,7 +149,8 @@ def collect(
     _require_vectors(frame, features_col)
 
     rows = selected.count()
-    estimate = _estimate_bytes(selected, rows, accepts_sparse)
+    width = vector_width(frame, features_col)
+    estimate = _estimate_bytes(selected, rows, accepts_sparse, width)
     if estimate > max_bytes:
         raise DataError(
             f"the training set ({rows:,} rows) needs about {_gib(estimate)} on the "
@@ -168,9 +183,30 @@ def _require_vectors(frame: DataFrame, column: str) -> None:
         )
 
 
-def _estimate_bytes(selected: DataFrame, rows: int, accepts_sparse: bool) -> int:
+def vector_width(frame: DataFrame, column: str) -> int | None:
+    """The vectors' length as their ML attribute metadata records it, if it does.
+
+    ``VectorAssembler``, ``Featurize`` and most feature stages record it.
+    """
+    attributes = frame.schema[column].metadata.get("ml_attr", {})
+    if "num_attrs" in attributes:
+        return int(attributes["num_attrs"])
+    groups = attributes.get("attrs")
+    if groups:
+        return sum(len(group) for group in groups.values())
+    return None
+
+
+def _estimate_bytes(
+    selected: DataFrame, rows: int, accepts_sparse: bool, width: int | None = None
+) -> int:
+    if rows == 0:
+        return 0
+    if width is not None and (not accepts_sparse or width < SPARSE_MIN_WIDTH):
+        # Handed over dense: the size follows from the width, no sample needed.
+        return int(2 * rows * 8 * width)
     sample = selected.select("x").limit(_SAMPLE_ROWS).toArrow().column("x")
-    if rows == 0 or len(sample) == 0:
+    if len(sample) == 0:
         return 0
     matrix = to_matrix(sample, dense=False)
     width = matrix.shape[1]
