@@ -8,6 +8,7 @@ label's own values), wrapped with what was learned about the columns.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from pyspark import keyword_only
@@ -35,6 +36,23 @@ _FEATURES = "__st_features"
 _SCALED = "__st_scaled"
 _INDEX = "__st_prediction_index"
 _UNSUPPORTED_LABELS = (T.MapType, T.StructType, T.ArrayType, T.BinaryType)
+
+
+@dataclass
+class Prepared:
+    """A table made ready for a learner: labelled rows, featurized."""
+
+    dataset: DataFrame
+    label: str
+    labelled: DataFrame  # rows with a label, the encoded label in ``_LABEL``; cached
+    featurizer: FeaturizeModel
+    features: DataFrame  # ``labelled`` plus the vector column ``_FEATURES``
+    classes: list[str]
+    rows: int
+    dropped: int
+
+    def release(self) -> None:
+        self.labelled.unpersist()
 
 
 class _TrainParams(HasLabelCol, HasSeed):
@@ -116,30 +134,10 @@ class _Trainer(_TrainParams, Estimator, CompositeReadable, CompositeWritable):
         return learner
 
     def _fit(self, dataset: DataFrame) -> TrainedModel:
-        label = self.getOrDefault("labelCol")
-        require_column(dataset, label, role="label column")
         learner = self._learner()
-        classes, rows, dropped = self._labels(dataset, label)
-        if dropped:
-            logger.warning(
-                "dropped %d row(s) whose label %r is missing", dropped, label
-            )
-        prepared = (
-            dataset.where(~_missing(dataset, label))
-            .withColumn(_LABEL, self._label_expression(label, classes))
-            .cache()
-        )
-
-        featurizer = Featurize(
-            labelCol=label,
-            outputCol=_FEATURES,
-            excludeCols=[*self.getOrDefault("excludeCols"), _LABEL],
-            columnKinds=self.getOrDefault("columnKinds"),
-            maxCategories=self.getOrDefault("maxCategories"),
-        ).fit(prepared)
-        stages = list(featurizer.pipeline.stages)
-        features = featurizer.transform(prepared)
-        features_col = _FEATURES
+        prepared = self._prepare(dataset)
+        stages = list(prepared.featurizer.pipeline.stages)
+        features, features_col = prepared.features, _FEATURES
         if learner.needs_scaling:
             scaler = StandardScaler(
                 inputCol=_FEATURES, outputCol=_SCALED, withMean=False, withStd=True
@@ -147,21 +145,68 @@ class _Trainer(_TrainParams, Estimator, CompositeReadable, CompositeWritable):
             stages.append(scaler)
             features = scaler.transform(features)
             features_col = _SCALED
-
         estimator = self._configure_learner(
-            learner, features_col, len(featurizer.featureNames), len(classes)
+            learner,
+            features_col,
+            len(prepared.featurizer.featureNames),
+            len(prepared.classes),
         )
         fitted = estimator.fit(features)
-        prepared.unpersist()
-        helpers = [*featurizer.helperColumns, *dict.fromkeys([_FEATURES, features_col])]
-        stages += [fitted, self._output_stage(helpers, classes, dataset, label)]
-        logger.info(
-            "fitted %s on %d rows (%d without a label dropped)",
-            learner.name,
+        prepared.release()
+        return self._assemble(prepared, learner.name, [*stages, fitted], features_col)
+
+    def _prepare(self, dataset: DataFrame) -> Prepared:
+        """Labelled rows (label encoded in ``_LABEL``), featurized and cached."""
+        label = self.getOrDefault("labelCol")
+        require_column(dataset, label, role="label column")
+        classes, rows, dropped = self._labels(dataset, label)
+        if dropped:
+            logger.warning(
+                "dropped %d row(s) whose label %r is missing", dropped, label
+            )
+        labelled = (
+            dataset.where(~_missing(dataset, label))
+            .withColumn(_LABEL, self._label_expression(label, classes))
+            .cache()
+        )
+        featurizer = Featurize(
+            labelCol=label,
+            outputCol=_FEATURES,
+            excludeCols=[*self.getOrDefault("excludeCols"), _LABEL],
+            columnKinds=self.getOrDefault("columnKinds"),
+            maxCategories=self.getOrDefault("maxCategories"),
+        ).fit(labelled)
+        return Prepared(
+            dataset,
+            label,
+            labelled,
+            featurizer,
+            featurizer.transform(labelled),
+            classes,
             rows,
             dropped,
         )
 
+    def _assemble(
+        self, prepared: Prepared, name: str, stages: list, features_col: str
+    ) -> TrainedModel:
+        """The model: feature stages, the fitted learner, the decoding step."""
+        featurizer, label, dataset = (
+            prepared.featurizer,
+            prepared.label,
+            prepared.dataset,
+        )
+        helpers = [*featurizer.helperColumns, *dict.fromkeys([_FEATURES, features_col])]
+        stages = [
+            *stages,
+            self._output_stage(helpers, prepared.classes, dataset, label),
+        ]
+        logger.info(
+            "fitted %s on %d rows (%d without a label dropped)",
+            name,
+            prepared.rows,
+            prepared.dropped,
+        )
         model = TrainedModel()
         model._setup(
             self,
@@ -169,12 +214,15 @@ class _Trainer(_TrainParams, Estimator, CompositeReadable, CompositeWritable):
             featurizer,
             {
                 "task": self.task,
-                "learner": learner.name,
+                "learner": name,
                 "labelCol": label,
                 "labelType": dataset.schema[label].dataType.simpleString(),
-                "classes": classes,
-                "rows": {"labelled": rows, "null_label_dropped": dropped},
-                "fit": _fit_report(fitted),
+                "classes": prepared.classes,
+                "rows": {
+                    "labelled": prepared.rows,
+                    "null_label_dropped": prepared.dropped,
+                },
+                "fit": _fit_report(stages[-2]),
             },
         )
         return model
