@@ -148,12 +148,55 @@ def train(
         ),
     ] = "random_forest",
     seed: Annotated[int, typer.Option(help="Seed of the split and the model")] = 42,
+    budget: Annotated[
+        str | None,
+        typer.Option(
+            help="Run AutoML for this long (300, 90s, 5m, 1h) instead of fitting "
+            "one --model"
+        ),
+    ] = None,
+    metric: Annotated[
+        str | None,
+        typer.Option(help="AutoML metric: roc_auc, log_loss, rmse, r2, ..."),
+    ] = None,
+    max_trials: Annotated[
+        int | None, typer.Option(help="AutoML: stop after this many trials")
+    ] = None,
+    learners: Annotated[
+        str | None,
+        typer.Option(
+            help="AutoML learners, comma-separated: linear, lightgbm, xgboost, "
+            "random_forest, extra_trees"
+        ),
+    ] = None,
+    class_weights: Annotated[
+        bool, typer.Option(help="AutoML: weight classes by inverse frequency")
+    ] = False,
+    tracking: Annotated[
+        bool, typer.Option(help="AutoML: log the run to MLflow")
+    ] = True,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(help="MLflow tracking URI; default sqlite:///mlflow.db here"),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            help="Continue the interrupted AutoML run in this --out folder",
+            metavar="RUN",
+        ),
+    ] = None,
     format: Format = None,
     strict: Strict = False,
     master: Master = None,
     remote: Remote = None,
 ) -> None:
-    """Train a baseline model on a table and write it with its metrics."""
+    """Train a model on a table and write it with its metrics.
+
+    With --budget, AutoML searches learners and hyperparameters for that long
+    and keeps the best; otherwise one --model is fitted and measured on a
+    holdout.
+    """
     from sparktrain.io import read_table
     from sparktrain.run import save
     from sparktrain.run import train as train_model
@@ -163,17 +206,41 @@ def train(
         raise typer.BadParameter(
             f"expected classification or regression, got {task!r}", param_hint="--task"
         )
+    if resume is not None and budget is None:
+        raise typer.BadParameter("--resume needs --budget", param_hint="--resume")
     started = time.perf_counter()
     spark = session(master=master, remote=remote)
     table = read_table(data, spark=spark, format=format, strict=strict)
     _print_read_report(table.report)
+    if budget is not None:
+        from sparktrain.automl.console import run_in_console
+
+        target = resume or out_dir or _default_out(label)
+        run_in_console(
+            out,
+            table.frame,
+            label=label,
+            out_dir=target,
+            resume=resume is not None,
+            timeBudget=_parse_budget(budget),
+            task=task or "",
+            metric=metric or "",
+            maxTrials=max_trials or 0,
+            learners=learners.split(",") if learners else [],
+            classWeights="balanced" if class_weights else "none",
+            tracking=tracking,
+            trackingUri=tracking_uri or "",
+            seed=seed,
+        )
+        out.print(f"({time.perf_counter() - started:.1f}s in all)")
+        return
 
     result = train_model(
         table.frame, label_col=label, model=model, task=task, seed=seed
     )
     result.metrics["rows"]["read"] = table.report.rows
     result.metrics["rows"]["malformed_skipped"] = table.report.malformed_rows
-    target = out_dir or Path("runs") / f"{_slug(label)}-{datetime.now():%Y%m%d-%H%M%S}"
+    target = out_dir or _default_out(label)
     save(result, target)
 
     _print_decisions(result.decisions)
@@ -393,6 +460,16 @@ def _print_metrics(metrics: dict[str, Any]) -> None:
     out.print(f"{metrics['task']} on {metrics['label']!r}: {rows}")
     out.print(f"learner {metrics['learner']}, fitted {fit['mode']}: {fit['reason']}")
     out.print(f"holdout: {scores}")
+
+
+def _default_out(label: str) -> Path:
+    return Path("runs") / f"{_slug(label)}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def _parse_budget(text: str) -> float:
+    from sparktrain.automl.job import parse_budget
+
+    return parse_budget(text)
 
 
 def _slug(text: str) -> str:

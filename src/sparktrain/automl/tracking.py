@@ -140,11 +140,6 @@ class Tracker:
                 self._client.log_artifact(self.run_id, str(path))
         self._client.set_terminated(self.run_id, status="FINISHED")
 
-    def log_model(self, folder: Path) -> None:
-        """Attach a saved model folder to the (finished) run as ``model``."""
-        if self.enabled and self.run_id and self._error is None:
-            self._client.log_artifacts(self.run_id, str(folder), "model")
-
     def fail(self) -> None:
         """Mark the run failed (the search raised)."""
         if self.enabled and self._worker is not None:
@@ -171,3 +166,9 @@ class Tracker:
             metrics=[Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()],
             params=[Param(k, str(v)[:500]) for k, v in (params or {}).items()],
         )
+
+
+def log_model(uri: str, run_id: str, folder: Path) -> None:
+    """Attach a saved model folder to a finished run as its ``model`` artifact."""
+    mlflow = require("mlflow", extra="automl", purpose="AutoML tracking")
+    mlflow.MlflowClient(tracking_uri=uri).log_artifacts(run_id, str(folder), "model")
