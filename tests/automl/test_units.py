@@ -43,7 +43,9 @@ def test_regression_metrics_equal_scikit_learn():
     assert validation.score("rmse", y, predicted) == pytest.approx(
         M.root_mean_squared_error(y, predicted)
     )
-    assert validation.score("r2", y, predicted) == pytest.approx(M.r2_score(y, predicted))
+    assert validation.score("r2", y, predicted) == pytest.approx(
+        M.r2_score(y, predicted)
+    )
 
 
 @pytest.mark.parametrize(
@@ -62,15 +64,21 @@ def test_metric_that_does_not_fit_the_task_is_refused(metric, task, classes, mat
 
 def test_small_tables_get_stratified_kfold_large_ones_a_holdout():
     y = np.r_[np.zeros(900), np.ones(100)]
-    small = validation.plan(y, task="classification", validation="auto", num_folds=5, seed=1)
-    assert small.kind == "kfold" and len(small.folds) == 5
+    small = validation.plan(
+        y, task="classification", validation="auto", num_folds=5, seed=1
+    )
+    assert small.kind == "kfold"
+    assert len(small.folds) == 5
     for _, valid in small.folds:
         assert y[valid].mean() == pytest.approx(0.1, abs=0.01)  # stratified
     assert sorted(small.validated.tolist()) == list(range(1000))
 
     big = np.tile(y, 21)
-    large = validation.plan(big, task="classification", validation="auto", num_folds=5, seed=1)
-    assert large.kind == "holdout" and len(large.folds) == 1
+    large = validation.plan(
+        big, task="classification", validation="auto", num_folds=5, seed=1
+    )
+    assert large.kind == "holdout"
+    assert len(large.folds) == 1
     assert len(large.validated) == pytest.approx(0.2 * len(big), abs=1)
     assert large.rungs == [1 / 9, 1 / 3, 1.0]
 
@@ -89,13 +97,16 @@ def test_time_column_orders_the_folds():
 def test_a_class_of_one_row_is_refused():
     y = np.r_[np.zeros(50), np.ones(50), [2.0]]
     with pytest.raises(DataError, match=r"class index\(es\) \[2\] with a single row"):
-        validation.plan(y, task="classification", validation="auto", num_folds=5, seed=1)
+        validation.plan(
+            y, task="classification", validation="auto", num_folds=5, seed=1
+        )
 
 
 def test_rungs_grow_by_three_and_end_at_all_rows():
     assert validation.rungs(800) == [1.0]
     assert validation.rungs(3_500) == [1 / 3, 1.0]
-    assert validation.rungs(10**7)[-1] == 1.0 and len(validation.rungs(10**7)) == 4
+    assert validation.rungs(10**7)[-1] == 1.0
+    assert len(validation.rungs(10**7)) == 4
 
 
 @pytest.mark.parametrize(
@@ -117,7 +128,9 @@ def test_every_candidate_default_fits_and_scores(name, task):
     if task == "regression":
         y = X[:, 0] * 3 + RNG.normal(size=len(y))
     plan = validation.plan(y, task=task, validation="kfold", num_folds=3, seed=1)
-    payload = Payload(X, y, None, plan, task, 2, "roc_auc" if task != "regression" else "r2", 1)
+    payload = Payload(
+        X, y, None, plan, task, 2, "roc_auc" if task != "regression" else "r2", 1
+    )
     (config,) = space.default_configs(task, [name], sparse=False)
     result = evaluate(payload, config, 1.0, threads=1)
     assert result.score > (0.8 if task == "classification" else 0.5)
@@ -128,7 +141,9 @@ def test_unknown_or_missing_learners_are_refused():
     with pytest.raises(ConfigError, match="learner 'svm' is not one AutoML searches"):
         space.choose_candidates("classification", ["svm"], [], lambda lib: True)
     with pytest.raises(ConfigError, match="no learner is left to search"):
-        space.choose_candidates("regression", ["lightgbm"], [], lambda lib: lib != "lightgbm")
+        space.choose_candidates(
+            "regression", ["lightgbm"], [], lambda lib: lib != "lightgbm"
+        )
 
 
 def test_trees_are_never_scaled_and_sparse_tables_keep_their_zeros():
@@ -147,7 +162,8 @@ def test_greedy_selection_weights_complementary_trials():
     }
     weights, value = ensemble.select(predictions, y, "log_loss")
     singles = [validation.score("log_loss", y, p) for p in predictions.values()]
-    assert set(weights) == {1, 2} and value < min(singles)
+    assert set(weights) == {1, 2}
+    assert value < min(singles)
     assert ensemble.worth_keeping(value, min(singles), "log_loss")
     assert not ensemble.worth_keeping(min(singles), min(singles), "log_loss")
 
@@ -162,7 +178,9 @@ def test_a_leaked_column_is_found_and_honest_ones_are_not():
 
 def test_imbalance_and_few_rows_are_reported():
     y = np.r_[np.zeros(990), np.ones(10)]
-    found = guardrails.label_checks(y, ["no", "yes"], task="classification", balanced=False, folds=5)
+    found = guardrails.label_checks(
+        y, ["no", "yes"], task="classification", balanced=False, folds=5
+    )
     checks = {g.check: g for g in found}
     assert "class 'yes' has 10 rows (1.0%)" in checks["class_imbalance"].message
     assert "classWeights='balanced'" in checks["class_imbalance"].action
@@ -178,12 +196,16 @@ class _StandIn:
     def evaluate(self, config, share, allowance):
         if config["learner"] in self.failing:
             raise ValueError(self.failing[config["learner"]])
-        return Evaluation(score=0.7 + RNG.uniform() / 10, seconds=0.01, predictions=None)
+        return Evaluation(
+            score=0.7 + RNG.uniform() / 10, seconds=0.01, predictions=None
+        )
 
 
 def _search(tmp_path, failing, names=("linear", "lightgbm")):
     y = np.r_[np.zeros(50), np.ones(50)]
-    plan = validation.plan(y, task="classification", validation="kfold", num_folds=2, seed=1)
+    plan = validation.plan(
+        y, task="classification", validation="kfold", num_folds=2, seed=1
+    )
     study = optuna.create_study(direction="maximize")
     return Search(
         study,
@@ -202,6 +224,31 @@ def _search(tmp_path, failing, names=("linear", "lightgbm")):
 def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path):
     records = _search(tmp_path, {"linear": "singular matrix"}).run()
     failed = [r for r in records if r.state == "failed"]
-    assert failed and all(r.reason == "singular matrix" for r in failed)
+    assert failed
+    assert all(r.reason == "singular matrix" for r in failed)
     assert any(r.state == "complete" and r.learner == "lightgbm" for r in records)
     assert len(records) == 6
+
+
+def test_every_trial_failing_lists_the_distinct_reasons(tmp_path):
+    from sparktrain.automl.estimator import best_partial
+
+    search = _search(tmp_path, {"linear": "singular matrix", "lightgbm": "bad label"})
+    search.run()
+    with pytest.raises(
+        DataError,
+        match=r"6 trial\(s\) failed; the distinct reasons: bad label; singular matrix",
+    ):
+        best_partial(search, "roc_auc")
+
+
+def test_a_budget_with_no_room_for_a_trial_says_the_minimum(tmp_path):
+    from sparktrain.automl.estimator import best_partial
+
+    search = _search(tmp_path, {})
+    search.clock = Clock(0.1)
+    search.run()
+    with pytest.raises(
+        ConfigError, match=r"too small to fit even one trial .* pass at least \d+ s"
+    ):
+        best_partial(search, "roc_auc")

@@ -78,8 +78,10 @@ class _Blend(BaseEstimator):
         """Members' importances (or absolute coefficients), each scaled to sum
         to one, averaged with the ensemble weights."""
         total = None
+        from sparktrain.automl.space import final_step
+
         for member, weight in zip(self.members_, self.weights, strict=True):
-            model = member[-1]
+            model = final_step(member)
             if hasattr(model, "feature_importances_"):
                 values = np.asarray(model.feature_importances_, dtype=float)
             elif hasattr(model, "coef_"):

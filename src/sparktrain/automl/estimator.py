@@ -29,8 +29,8 @@ from pyspark.sql import types as T
 from sparktrain._extras import require
 from sparktrain._persist import CompositeReadable, CompositeWritable
 from sparktrain.automl import ensemble, guardrails, space, validation
-from sparktrain.automl.runner import Payload, Runner
-from sparktrain.automl.search import MIN_ALLOWANCE, Clock, Search, TrialRecord
+from sparktrain.automl.runner import Payload, Runner, warm_up
+from sparktrain.automl.search import Clock, Search, TrialRecord
 from sparktrain.automl.tracking import Tracker
 from sparktrain.columns import quote, require_column
 from sparktrain.errors import ConfigError, DataError
@@ -287,6 +287,7 @@ class _Run:
     def execute(self) -> AutoMLModel:
         label = self.get("labelCol")
         require_column(self.dataset, label, role="label column")
+        warm_up(self.dataset.sparkSession)
         task = self._task(label)
         trainer = self._trainer(task, self.get("excludeCols"))
         prepared, data, order, sampled = self._prepare(trainer)
@@ -340,7 +341,8 @@ class _Run:
         names = space.choose_candidates(
             task, self.get("learners"), self.get("excludeLearners"), _installed
         )
-        study = self._study(metric, task, names, sparse)
+        targets = space.targets_for(task, data.y)
+        study = self._study(metric, task, names, sparse, targets)
         self._save_state(task=task, metric=metric, seed=self.get("seed"))
         self.tracker.start(
             self._state().get("mlflow_run_id"),
@@ -357,6 +359,7 @@ class _Run:
                 task=task,
                 names=names,
                 sparse=sparse,
+                targets=targets,
                 plan=plan,
                 clock=self.clock,
                 max_trials=self.get("maxTrials") or None,
@@ -373,6 +376,11 @@ class _Run:
                 self.clock.remaining(),
             )
             records = search.run()
+            logger.info(
+                "search ended %.1f s into the run with %d trial(s)",
+                self.clock.elapsed(),
+                len(records),
+            )
             best, blend = self._choose(search, metric, data.y[plan.validated])
             model = self._refit(runner, trainer, prepared, data, task, records, blend)
         finally:
@@ -520,7 +528,7 @@ class _Run:
 
     # -- the study and its state ------------------------------------------------
 
-    def _study(self, metric: str, task: str, names: list[str], sparse: bool):
+    def _study(self, metric, task, names, sparse, targets):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -546,7 +554,7 @@ class _Run:
             ),
             load_if_exists=True,
         )
-        for config in space.default_configs(task, names, sparse):
+        for config in space.default_configs(task, names, sparse, targets):
             study.enqueue_trial(
                 space.optuna_params(config),
                 user_attrs={"default": config},
@@ -597,7 +605,7 @@ class _Run:
         """The best trial, and blend weights when an ensemble beats it."""
         best = search.best()
         if best is None:
-            best = self._best_partial(search, metric)
+            best = best_partial(search, metric)
         blend = {best.number: 1.0}
         if not self.get("ensemble") or best.state != "complete":
             return best, blend
@@ -634,34 +642,6 @@ class _Run:
         self.ensemble_score = value
         return best, weights
 
-    def _best_partial(self, search: Search, metric: str) -> TrialRecord:
-        """Without a finished trial, the best one measured on the most rows."""
-        pruned = [r for r in search.records if r.state == "pruned"]
-        if pruned:
-            sign = -1 if validation.maximize(metric) else 1
-            top_share = max(r.share for r in pruned)
-            return min(
-                (r for r in pruned if r.share == top_share),
-                key=lambda r: sign * r.score,
-            )
-        reasons = sorted({r.reason for r in search.records if r.reason})
-        stopped = all(
-            r.state in ("skipped",) or r.reason.startswith("stopped")
-            for r in search.records
-        )
-        if not search.records or stopped:
-            raise ConfigError(
-                f"timeBudget={self.get('timeBudget'):g} s was too small to fit "
-                "even one trial "
-                f"(preparing the table alone took a large share of it); pass at least "
-                f"{_suggest_budget(self.clock, search):.0f} s. Reasons: "
-                f"{reasons or ['no trial started']}"
-            )
-        raise DataError(
-            f"every one of {len(search.records)} trial(s) failed; "
-            "the distinct reasons: " + "; ".join(reasons)
-        )
-
     def _refit(self, runner, trainer, prepared, data, task, records, blend):
         """Fit the chosen configuration (or each blend member) on every row,
         as Spark tasks, and assemble the model."""
@@ -669,7 +649,14 @@ class _Run:
 
         by_number = {r.number: r for r in records}
         configs = [by_number[n].config for n in blend]
-        fitted = runner.refit(configs, max(self.clock.remaining(), MIN_ALLOWANCE))
+        started = self.clock.elapsed()
+        fitted = runner.refit(configs)
+        logger.info(
+            "refitted %d configuration(s) on every row in %.1f s (%.1f s into the run)",
+            len(configs),
+            self.clock.elapsed() - started,
+            self.clock.elapsed(),
+        )
         members = [estimator for estimator, _ in fitted]
         classes = list(range(len(prepared.classes)))
         weights = list(blend.values())
@@ -791,6 +778,35 @@ _LEADERBOARD_SCHEMA = T.StructType(
 )
 
 
+def best_partial(search: Search, metric: str) -> TrialRecord:
+    """Without a finished trial, the best one measured on the most rows;
+    without any, an error that says why."""
+    pruned = [r for r in search.records if r.state == "pruned"]
+    if pruned:
+        sign = -1 if validation.maximize(metric) else 1
+        top_share = max(r.share for r in pruned)
+        return min(
+            (r for r in pruned if r.share == top_share), key=lambda r: sign * r.score
+        )
+    reasons = sorted({r.reason for r in search.records if r.reason})
+    out_of_time = all(
+        r.state == "skipped" or r.reason.startswith("stopped") for r in search.records
+    )
+    if out_of_time:
+        budget = search.clock.budget
+        spent = budget - search.clock.remaining()
+        raise ConfigError(
+            f"timeBudget={budget:g} s was too small to fit even one trial "
+            f"({spent:.0f} s went by, preparing the table and trying); pass at "
+            f"least {_suggest_budget(search):.0f} s. Reasons: "
+            f"{reasons or ['no trial could start']}"
+        )
+    raise DataError(
+        f"every one of {len(search.records)} trial(s) failed; the distinct "
+        "reasons: " + "; ".join(reasons)
+    )
+
+
 def _leaderboard(records: list[TrialRecord], metric: str) -> list[dict[str, Any]]:
     """Completed trials by score, then pruned ones by share and score, then
     failed ones; trials skipped for lack of time are left out."""
@@ -807,7 +823,8 @@ def _leaderboard(records: list[TrialRecord], metric: str) -> list[dict[str, Any]
             "rank": rank,
             "trial": r.number,
             "learner": r.learner,
-            "preprocessing": f"scaler={r.scaler}",
+            "preprocessing": f"scaler={r.scaler}"
+            + (f", target={r.target}" if r.target != "none" else ""),
             "hyperparameters": r.params,
             "score": r.score,
             "share": float(r.share),
@@ -854,7 +871,7 @@ def _sample_share(exc: DataError, rows: int, limit: int) -> float:
     return max(1e-4, min(1.0, 0.8 * limit / size))
 
 
-def _suggest_budget(clock: Clock, search: Search) -> float:
-    measured = [r.seconds for r in search.records if r.seconds]
-    trial = min(measured) if measured else 10.0
-    return max(MIN_BUDGET, 1.5 * (clock.budget - search.search_remaining() + 2 * trial))
+def _suggest_budget(search: Search) -> float:
+    """Twice the time spent before the first trial could start, plus room."""
+    prepared = search.started_after or search.clock.budget
+    return max(MIN_BUDGET, 2 * prepared + 10)

@@ -55,12 +55,15 @@ def column_checks(decisions: list[ColumnDecision], rows: int) -> list[Guardrail]
                 Guardrail("constant", d.name, "a single value in every row", "excluded")
             )
         elif d.used and rows and d.nulls / rows >= MISSING_SHARE:
+            numeric = d.kind in ("numeric", "boolean", "datetime")
             found.append(
                 Guardrail(
                     "missing_values",
                     d.name,
                     f"{d.nulls / rows:.0%} of rows have no value",
-                    "imputed, with an is-missing indicator feature",
+                    "imputed, with an is-missing indicator feature"
+                    if numeric
+                    else "a missing value is a category of its own",
                 )
             )
         elif d.reason.startswith("empty"):

@@ -122,6 +122,37 @@ def predict(estimator, X, payload: Payload) -> np.ndarray:
     return full
 
 
+def warm_up(spark) -> None:
+    """Start the executors' Python workers and import the learners' libraries
+    in them, in the background, while the driver featurizes the table."""
+    from sparktrain.libraries._base import spark_context
+
+    context = spark_context(spark)
+    if context is None:
+        return
+    slots = context.defaultParallelism
+
+    def job() -> None:
+        context.setJobGroup("sparktrain-warm-up", "AutoML: import learners", True)
+        try:
+            context.parallelize(range(slots), slots).foreach(_import_learners)
+        except Exception as exc:  # only an optimisation: trials import on demand
+            logger.debug("warming the Python workers failed: %s", exc)
+
+    threading.Thread(target=job, name="warm-up", daemon=True).start()
+
+
+def _import_learners(_) -> None:
+    import importlib.util
+
+    import sklearn.ensemble
+    import sklearn.linear_model  # noqa: F401
+
+    for module in ("lightgbm", "xgboost"):
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
+
+
 class Runner:
     """Evaluates configurations as Spark tasks (or on the driver on Spark
     Connect, where no SparkContext is at hand)."""
@@ -163,8 +194,12 @@ class Runner:
             allowance,
         )
 
-    def refit(self, configs: list[dict], allowance: float) -> list[tuple[Any, float]]:
-        """Each configuration fitted on every row, one Spark task each, at once."""
+    def refit(self, configs: list[dict]) -> list[tuple[Any, float]]:
+        """Each configuration fitted on every row, one Spark task each, at once.
+
+        Never cancelled: the run needs a model, and the scheduler kept time
+        for this from the configurations' measured costs.
+        """
         threads = self.threads
         with ThreadPoolExecutor(max(1, len(configs))) as pool:
             jobs = [
@@ -172,19 +207,22 @@ class Runner:
                     self._task,
                     lambda payload, c=c: refit(payload, c, threads),
                     f"AutoML refit {c['learner']}",
-                    allowance,
+                    None,
                 )
                 for c in configs
             ]
             return [job.result() for job in jobs]
 
-    def _task(self, work, description: str, allowance: float):
-        """``work(payload)`` as a one-task Spark job, cancelled past ``allowance``."""
+    def _task(self, work, description: str, allowance: float | None):
+        """``work(payload)`` as a one-task Spark job, cancelled past ``allowance``
+        seconds (never when it is None)."""
         if self.context is None:
             return work(self.payload)
         group = f"sparktrain-trial-{next(_groups)}"
         shared = self._shared
         self.context.setJobGroup(group, description, True)
+        if allowance is None:
+            return self._collect(shared, work)
         fired = threading.Event()
 
         def cancel() -> None:
@@ -195,11 +233,7 @@ class Runner:
         timer.daemon = True
         timer.start()
         try:
-            return (
-                self.context.parallelize([0], 1)
-                .map(lambda _: work(shared.value))
-                .collect()[0]
-            )
+            return self._collect(shared, work)
         except Exception as exc:
             if fired.is_set():
                 raise TrialStopped(
@@ -208,6 +242,13 @@ class Runner:
             raise
         finally:
             timer.cancel()
+
+    def _collect(self, shared, work):
+        return (
+            self.context.parallelize([0], 1)
+            .map(lambda _: work(shared.value))
+            .collect()[0]
+        )
 
     def close(self) -> None:
         if self._shared is not None:

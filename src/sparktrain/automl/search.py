@@ -66,9 +66,28 @@ class TrialRecord:
     seconds: float = 0.0
     reason: str = ""
 
+    target: str = "none"
+
+    @classmethod
+    def of(cls, number: int, config: dict, state: str, **fields) -> TrialRecord:
+        return cls(
+            number,
+            config["learner"],
+            config["scaler"],
+            config["params"],
+            state,
+            target=config.get("target", "none"),
+            **fields,
+        )
+
     @property
     def config(self) -> dict[str, Any]:
-        return {"learner": self.learner, "scaler": self.scaler, "params": self.params}
+        return {
+            "learner": self.learner,
+            "scaler": self.scaler,
+            "target": self.target,
+            "params": self.params,
+        }
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,6 +133,7 @@ class Search:
         task: str,
         names: list[str],
         sparse: bool,
+        targets: tuple[str, ...] = ("none",),
         plan: Plan,
         clock: Clock,
         max_trials: int | None,
@@ -126,6 +146,7 @@ class Search:
         self.task = task
         self.names = names
         self.sparse = sparse
+        self.targets = targets
         self.plan = plan
         self.clock = clock
         self.max_trials = max_trials
@@ -137,6 +158,8 @@ class Search:
         self.predictions: dict[int, np.ndarray] = {}
         self._lock = threading.Lock()
         self._skips = 0
+        #: seconds into the run when the search began (preparation before it)
+        self.started_after = clock.elapsed()
         self._restore()
 
     # -- resume ---------------------------------------------------------------
@@ -219,7 +242,9 @@ class Search:
             trial = self.study.ask()
             # An enqueued default gets its fixed values from suggest too, so
             # the sampler learns from it; its exact configuration wins.
-            config = space.suggest(trial, self.task, self.names, self.sparse)
+            config = space.suggest(
+                trial, self.task, self.names, self.sparse, self.targets
+            )
             config = trial.user_attrs.get("default") or config
             trial.set_user_attr("config", config)
         first = self.costs.estimate(config, self.plan.rungs[0])
@@ -227,11 +252,9 @@ class Search:
             self._skips += 1
             self._tell(
                 trial,
-                TrialRecord(
+                TrialRecord.of(
                     trial.number,
-                    config["learner"],
-                    config["scaler"],
-                    config["params"],
+                    config,
                     "skipped",
                     reason=f"needs about {first:.1f} s; "
                     f"{max(0.0, self.search_remaining()):.1f} s were left",
@@ -271,11 +294,9 @@ class Search:
 
     def _finish(self, started, future: Future) -> None:
         trial, config = started
-        record = TrialRecord(
+        record = TrialRecord.of(
             trial.number,
-            config["learner"],
-            config["scaler"],
-            config["params"],
+            config,
             "failed",
         )
         try:
@@ -345,11 +366,9 @@ def _record_from(frozen) -> TrialRecord:
     score = frozen.value if state == "complete" else None
     if state == "pruned" and frozen.intermediate_values:
         score = frozen.intermediate_values[max(frozen.intermediate_values)]
-    return TrialRecord(
+    return TrialRecord.of(
         frozen.number,
-        config["learner"],
-        config["scaler"],
-        config["params"],
+        config,
         state,
         score=score,
         share=frozen.user_attrs.get("share", 0.0),

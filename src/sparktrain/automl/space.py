@@ -20,6 +20,8 @@ from typing import Any
 from sparktrain.errors import ConfigError
 
 SCALERS = ("none", "standard", "minmax", "robust", "maxabs")
+#: Regression targets: as they are, or log(1 + y) for non-negative labels.
+TARGETS = ("none", "log")
 _SPARSE_SCALERS = ("none", "standard", "robust", "maxabs")  # keep sparsity
 
 
@@ -170,9 +172,12 @@ CANDIDATES: dict[str, Candidate] = {
 
 
 def candidate_names(task: str) -> list[str]:
-    """The learners AutoML can search for ``task``, cheapest first."""
+    """The learners AutoML can search for ``task``, in the order their
+    defaults are tried: the usual winner first, then by cost."""
     chosen = [c for c in CANDIDATES.values() if task in c.tasks]
-    return [c.name for c in sorted(chosen, key=lambda c: c.cost)]
+    return [
+        c.name for c in sorted(chosen, key=lambda c: (c.name != "lightgbm", c.cost))
+    ]
 
 
 def choose_candidates(
@@ -209,8 +214,11 @@ def scalers_for(candidate: str, sparse: bool) -> tuple[str, ...]:
     return _SPARSE_SCALERS if sparse else SCALERS
 
 
-def default_configs(task: str, names: list[str], sparse: bool) -> list[dict]:
-    """One robust default configuration per learner, in the order given."""
+def default_configs(
+    task: str, names: list[str], sparse: bool, targets: tuple[str, ...] = ("none",)
+) -> list[dict]:
+    """One robust default configuration per learner, in the order given, and
+    the first learner again on a log target where one is worth trying."""
     configs = []
     for name in names:
         scaler = "standard" if CANDIDATES[name].scaled else "none"
@@ -218,13 +226,22 @@ def default_configs(task: str, names: list[str], sparse: bool) -> list[dict]:
             {
                 "learner": name,
                 "scaler": scaler,
+                "target": "none",
                 "params": CANDIDATES[name].defaults(task),
             }
         )
+    if "log" in targets and configs:
+        configs.insert(1, {**configs[0], "target": "log"})
     return configs
 
 
-def suggest(trial, task: str, names: list[str], sparse: bool) -> dict[str, Any]:
+def suggest(
+    trial,
+    task: str,
+    names: list[str],
+    sparse: bool,
+    targets: tuple[str, ...] = ("none",),
+) -> dict[str, Any]:
     """A configuration sampled by an Optuna trial (define-by-run)."""
     name = trial.suggest_categorical("learner", names)
     scalers = scalers_for(name, sparse)
@@ -233,18 +250,34 @@ def suggest(trial, task: str, names: list[str], sparse: bool) -> dict[str, Any]:
         if len(scalers) > 1
         else "none"
     )
+    target = (
+        trial.suggest_categorical("target", targets) if len(targets) > 1 else "none"
+    )
     return {
         "learner": name,
         "scaler": scaler,
+        "target": target,
         "params": CANDIDATES[name].sample(trial, task),
     }
+
+
+def targets_for(task: str, y) -> tuple[str, ...]:
+    """Target transforms worth trying: log(1 + y) for a non-negative,
+    right-skewed regression label."""
+
+    if task != "regression" or len(y) < 3 or y.min() < 0:
+        return ("none",)
+    centred = y - y.mean()
+    spread = centred.std()
+    skew = float((centred**3).mean() / spread**3) if spread > 0 else 0.0
+    return ("none", "log") if skew > 0.75 else ("none",)
 
 
 def optuna_params(config: dict[str, Any]) -> dict[str, Any]:
     """The Optuna parameter names and values that ``config`` corresponds to,
     for enqueueing a fixed configuration as a trial."""
     name = config["learner"]
-    values = {"learner": name}
+    values = {"learner": name, "target": config.get("target", "none")}
     if CANDIDATES[name].scaled:
         values[f"{name}.scaler"] = config["scaler"]
     for key, value in config["params"].items():
@@ -265,7 +298,21 @@ def build_estimator(
             f"learner {name!r} is unknown; expected one of {list(CANDIDATES)}"
         )
     model = _BUILDERS[name](task, dict(config["params"]), threads, seed)
-    return Pipeline([("scale", _scaler(config["scaler"])), ("model", model)])
+    pipeline = Pipeline([("scale", _scaler(config["scaler"])), ("model", model)])
+    if config.get("target", "none") == "none":
+        return pipeline
+    import numpy as np
+    from sklearn.compose import TransformedTargetRegressor
+
+    return TransformedTargetRegressor(
+        regressor=pipeline, func=np.log1p, inverse_func=np.expm1, check_inverse=False
+    )
+
+
+def final_step(estimator: Any) -> Any:
+    """The fitted learner inside what :func:`build_estimator` made."""
+    pipeline = getattr(estimator, "regressor_", estimator)
+    return pipeline[-1]
 
 
 def _scaler(name: str) -> Any:
