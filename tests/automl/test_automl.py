@@ -193,11 +193,13 @@ def guarded(spark):
             "copy": (label == "yes") + rng.normal(scale=0.01, size=rows),
             "shop": [f"s{i}" for i in rng.integers(0, 10_000, rows)],
             "country": "fr",
-            "sparse": np.where(rng.uniform(size=rows) < 0.7, np.nan, 1.0),
+            "sparse": np.where(
+                rng.uniform(size=rows) < 0.7, np.nan, rng.normal(size=rows)
+            ),
             "label": label,
         }
     )
-    model = AutoML(labelCol="label", timeBudget=BUDGET, tracking=False).fit(
+    model = AutoML(labelCol="label", timeBudget=40, tracking=False).fit(
         spark.createDataFrame(pdf)
     )
     return {(g["check"], g["column"]): g for g in model.guardrails}, model
@@ -272,7 +274,9 @@ def test_bad_settings_are_refused_with_the_value(credit, params, error, match):
 def test_a_label_class_of_one_row_is_refused(spark, credit_pdf):
     pdf = credit_pdf.copy()
     pdf.loc[0, "Status"] = "unique"
-    with pytest.raises(DataError, match="with a single row"):
+    with pytest.raises(
+        DataError, match=r"'Status' has class\(es\) \['unique'\] with a"
+    ):
         AutoML(labelCol="Status", tracking=False).fit(spark.createDataFrame(pdf))
 
 

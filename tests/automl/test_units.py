@@ -96,7 +96,9 @@ def test_time_column_orders_the_folds():
 
 def test_a_class_of_one_row_is_refused():
     y = np.r_[np.zeros(50), np.ones(50), [2.0]]
-    with pytest.raises(DataError, match=r"class index\(es\) \[2\] with a single row"):
+    with pytest.raises(
+        DataError, match=r"the label has class\(es\) \[2\] with a single row"
+    ):
         validation.plan(
             y, task="classification", validation="auto", num_folds=5, seed=1
         )

@@ -291,6 +291,8 @@ class _Run:
         task = self._task(label)
         trainer = self._trainer(task, self.get("excludeCols"))
         prepared, data, order, sampled = self._prepare(trainer)
+        if task == "classification":
+            validation.require_class_rows(data.y, 2, prepared.classes, label)
         prepared, data, order, trainer = self._guard(
             task, trainer, prepared, data, order
         )
@@ -652,9 +654,11 @@ class _Run:
         started = self.clock.elapsed()
         fitted = runner.refit(configs)
         logger.info(
-            "refitted %d configuration(s) on every row in %.1f s (%.1f s into the run)",
+            "refitted %d configuration(s) on every row in %.1f s (fits %s s; "
+            "%.1f s into the run)",
             len(configs),
             self.clock.elapsed() - started,
+            [round(seconds, 2) for _, seconds in fitted],
             self.clock.elapsed(),
         )
         members = [estimator for estimator, _ in fitted]

@@ -169,9 +169,8 @@ def _alone_score(tree, X, y, task: str) -> float:
     probability = tree.predict_proba(X)
     if probability.shape[1] == 2:
         return float(roc_auc_score(y, probability[:, 1]))
-    present = np.unique(y)
-    if len(present) != probability.shape[1]:
-        return float(np.mean(tree.classes_[probability.argmax(axis=1)] == y))
+    if not np.array_equal(np.unique(y), tree.classes_):
+        return 0.0  # a rare class missing from one side: no verdict
     return float(roc_auc_score(y, probability, multi_class="ovr"))
 
 

@@ -158,6 +158,11 @@ class Search:
         self.predictions: dict[int, np.ndarray] = {}
         self._lock = threading.Lock()
         self._skips = 0
+        #: the largest start-up cost seen around a trial's own work (a new
+        #: Python worker importing the libraries and reading the broadcast);
+        #: cancelled trials take their workers with them, so the refit may
+        #: pay it again
+        self.task_overhead = 0.0
         #: seconds into the run when the search began (preparation before it)
         self.started_after = clock.elapsed()
         self._restore()
@@ -170,11 +175,11 @@ class Search:
 
         for frozen in self.study.get_trials(deepcopy=False):
             if frozen.state == TrialState.RUNNING:
-                self.study._storage.set_trial_state_values(
-                    frozen._trial_id, TrialState.FAIL
-                )
                 self.study._storage.set_trial_user_attr(
                     frozen._trial_id, "reason", "interrupted: the run stopped"
+                )
+                self.study._storage.set_trial_state_values(
+                    frozen._trial_id, TrialState.FAIL
                 )
                 continue
             if frozen.state == TrialState.WAITING or "config" not in frozen.user_attrs:
@@ -216,7 +221,8 @@ class Search:
         best = self.best()
         if best is None:
             return FINISH_SECONDS
-        return FINISH_SECONDS + 1.5 * self.refit_estimate(best.config)
+        refit = self.refit_estimate(best.config)
+        return FINISH_SECONDS + self.task_overhead + 1.5 * refit
 
     def refit_estimate(self, config: dict) -> float:
         per_fold = (self.costs.estimate(config, 1.0) or 0.0) / len(self.plan.folds)
@@ -272,7 +278,10 @@ class Search:
             allowance = self._allowance(config, share)
             if allowance <= 0:
                 raise TrialStopped("the search deadline had passed")
+            started = time.monotonic()
             result = self.runner.evaluate(config, share, allowance)
+            overhead = time.monotonic() - started - result.seconds
+            self.task_overhead = max(self.task_overhead, overhead)
             seconds += result.seconds
             self.costs.add(config, share, result.seconds)
             if not math.isfinite(result.score):

@@ -155,7 +155,7 @@ def plan(
     else:
         reason = f"validation={validation!r} was asked for"
     if task == "classification":
-        _require_class_rows(y, num_folds if kind == "kfold" else 2)
+        require_class_rows(y, num_folds if kind == "kfold" else 2)
     if order is not None:
         folds = _time_folds(order, kind, num_folds)
         reason += "; ordered by time"
@@ -198,14 +198,20 @@ def _stratifiable(y: np.ndarray, size: int) -> bool:
     return counts.min() >= 2 and size >= len(counts)
 
 
-def _require_class_rows(y: np.ndarray, needed: int) -> None:
+def require_class_rows(
+    y: np.ndarray, needed: int, classes: list[str] | None = None, label: str = ""
+) -> None:
+    """Refuse a label with a class of a single row (``y`` holds class indices;
+    ``classes`` their values, to name them)."""
     values, counts = np.unique(y, return_counts=True)
     if counts.min() >= 2:
         return
     lonely = values[counts < 2].astype(int).tolist()
+    named = [classes[i] for i in lonely] if classes else lonely
+    where = f"label column {label!r}" if label else "the label"
     raise DataError(
-        f"the label has class index(es) {lonely} with a single row; a class needs "
-        f"at least 2 rows to be both learned and validated ({needed} for this "
+        f"{where} has class(es) {named} with a single row; a class needs at "
+        f"least 2 rows to be both learned and validated ({needed} for this "
         "validation). Drop those rows, merge the class into another, or add data"
     )
 
