@@ -1,0 +1,281 @@
+"""Learners in NumPy: linear models and trees from their saved Spark data,
+single-node libraries (LightGBM, XGBoost, scikit-learn) from their pickled
+objects.
+
+``predict`` takes the feature matrix (dense, or CSR for wide sparse rows)
+and returns the prediction (a class index for classifiers, a value for
+regressors) and, for classifiers, the class probabilities.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from sparktrain.serving._errors import ExportError
+from sparktrain.serving._features import to_dense
+from sparktrain.serving._files import SavedStage, matrix, vector
+
+_CHUNK_ROWS = 2048
+Output = tuple[np.ndarray, np.ndarray | None]
+
+
+class Learner:
+    """A fitted learner; ``features`` is the column it reads."""
+
+    features = ""
+
+    def predict(self, X: Any) -> Output:
+        raise NotImplementedError
+
+
+class LogisticRegression(Learner):
+    """Binary: the sigmoid of the margin, class 1 when its probability is over
+    ``threshold``. Multinomial: softmax, the most probable class."""
+
+    def __init__(self, saved: SavedStage) -> None:
+        self.features = saved.param("featuresCol")
+        row = saved.rows()[0]
+        self.coefficients = matrix(row["coefficientMatrix"])
+        self.intercepts = vector(row["interceptVector"])
+        self.multinomial = bool(row["isMultinomial"])
+        self.threshold = float(saved.param("threshold", 0.5))
+        if saved.param("thresholds") is not None:
+            raise ExportError(
+                "stage 'LogisticRegressionModel' has per-class thresholds set; "
+                "only the single threshold has a Spark-free scorer"
+            )
+
+    def predict(self, X: Any) -> Output:
+        margins = np.asarray(X @ self.coefficients.T) + self.intercepts
+        if not self.multinomial:
+            negative = 1.0 / (1.0 + np.exp(margins[:, 0]))
+            probability = np.column_stack([negative, 1.0 - negative])
+            return (probability[:, 1] > self.threshold).astype(np.float64), probability
+        shifted = np.exp(margins - margins.max(axis=1, keepdims=True))
+        probability = shifted * (1.0 / shifted.sum(axis=1, keepdims=True))
+        return probability.argmax(axis=1).astype(np.float64), probability
+
+
+class LinearRegression(Learner):
+    def __init__(self, saved: SavedStage) -> None:
+        self.features = saved.param("featuresCol")
+        row = saved.rows()[0]
+        self.coefficients = vector(row["coefficients"])
+        self.intercept = float(row["intercept"])
+
+    def predict(self, X: Any) -> Output:
+        return np.asarray(X @ self.coefficients).ravel() + self.intercept, None
+
+
+@dataclass
+class _Forest:
+    """Every tree of a model as one set of arrays, so all trees are walked
+    together, one level per step, for all rows at once."""
+
+    roots: np.ndarray
+    left: np.ndarray  # child positions, -1 at leaves
+    right: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray  # NaN where the split is categorical or a leaf
+    categorical: np.ndarray  # whether a node splits on categories
+    left_set: np.ndarray  # node x category: does the category go left
+    prediction: np.ndarray
+    stats: np.ndarray  # impurity statistics (class counts for classifiers)
+
+    @classmethod
+    def from_trees(cls, trees: list[list[dict[str, Any]]]) -> _Forest:
+        nodes, roots = [], []
+        for tree in trees:
+            tree = sorted(tree, key=lambda n: n["id"])
+            offset = len(nodes) - tree[0]["id"]
+            roots.append(len(nodes))
+            for n in tree:
+                nodes.append(
+                    {
+                        **n,
+                        "leftChild": n["leftChild"] + offset
+                        if n["leftChild"] >= 0
+                        else -1,
+                        "rightChild": n["rightChild"] + offset
+                        if n["rightChild"] >= 0
+                        else -1,
+                    }
+                )
+        split = [n["split"] for n in nodes]
+        inner = np.array([n["leftChild"] >= 0 for n in nodes])
+        categorical = inner & np.array([s["numCategories"] >= 0 for s in split])
+        most = max([s["numCategories"] for s in split] + [1])
+        left_set = np.zeros((len(nodes), most), dtype=bool)
+        for i in np.flatnonzero(categorical):
+            chosen = np.asarray(split[i]["leftCategoriesOrThreshold"], dtype=np.int64)
+            left_set[i, chosen] = True
+        threshold = np.full(len(nodes), math.nan)
+        continuous = np.flatnonzero(inner & ~categorical)
+        threshold[continuous] = [
+            split[i]["leftCategoriesOrThreshold"][0] for i in continuous
+        ]
+        width = max(len(n["impurityStats"]) for n in nodes)
+        stats = np.zeros((len(nodes), width))
+        for i, n in enumerate(nodes):
+            stats[i, : len(n["impurityStats"])] = n["impurityStats"]
+        return cls(
+            roots=np.array(roots),
+            left=np.array([n["leftChild"] for n in nodes]),
+            right=np.array([n["rightChild"] for n in nodes]),
+            feature=np.array([max(s["featureIndex"], 0) for s in split]),
+            threshold=threshold,
+            categorical=categorical,
+            left_set=left_set,
+            prediction=np.array([n["prediction"] for n in nodes]),
+            stats=stats,
+        )
+
+    def leaves(self, X: np.ndarray) -> np.ndarray:
+        """Rows x trees: the leaf each row of dense ``X`` reaches in each tree.
+
+        Continuous features go left when ``x <= threshold``, categorical ones
+        when the category is in the left set, as in Spark's ``predictImpl``.
+        """
+        node = np.tile(self.roots, (len(X), 1))
+        width = self.left_set.shape[1]
+        rows, trees = np.nonzero(self.left[node] >= 0)
+        while len(rows):
+            current = node[rows, trees]
+            values = X[rows, self.feature[current]]
+            go_left = values <= self.threshold[current]
+            split = self.categorical[current]
+            if split.any():
+                category = values[split]
+                known = (category >= 0) & (category < width)
+                known &= category == np.floor(category)
+                slots = np.where(known, category, 0).astype(np.int64)
+                go_left[split] = known & self.left_set[current[split], slots]
+            moved = np.where(go_left, self.left[current], self.right[current])
+            node[rows, trees] = moved
+            inner = self.left[moved] >= 0
+            rows, trees = rows[inner], trees[inner]
+        return node
+
+
+class _Trees(Learner):
+    """Decision trees, random forests and gradient-boosted trees."""
+
+    def __init__(self, saved: SavedStage, kind: str, task: str) -> None:
+        self.features = saved.param("featuresCol")
+        self.kind, self.task = kind, task
+        if kind == "tree":
+            self.forest = _Forest.from_trees([saved.rows()])
+            self.weights = np.ones(1)
+            return
+        by_tree: dict[int, list] = {}
+        for row in saved.rows():
+            by_tree.setdefault(row["treeID"], []).append(row["nodeData"])
+        self.forest = _Forest.from_trees([by_tree[t] for t in sorted(by_tree)])
+        weights = {r["_1"]: r["_3"] for r in saved.rows("treesMetadata")}
+        self.weights = np.array([weights[t] for t in sorted(by_tree)])
+
+    def predict(self, X: Any) -> Output:
+        chunks = range(0, max(X.shape[0], 1), _CHUNK_ROWS)
+        outputs = [self._dense(to_dense(X[s : s + _CHUNK_ROWS])) for s in chunks]
+        prediction = np.concatenate([o[0] for o in outputs])
+        if outputs[0][1] is None:
+            return prediction, None
+        return prediction, np.vstack([o[1] for o in outputs])
+
+    def _dense(self, X: np.ndarray) -> Output:
+        leaves = self.forest.leaves(X)
+        if self.task == "regression":
+            values = self.forest.prediction[leaves]
+            if self.kind == "forest":
+                return values.sum(axis=1) / values.shape[1], None
+            return values @ self.weights, None
+        if self.kind == "gbt":
+            margin = self.forest.prediction[leaves] @ self.weights
+            positive = 1.0 / (1.0 + np.exp(-2.0 * margin))
+            probability = np.column_stack([1.0 - positive, positive])
+        else:
+            votes = _normalize(self.forest.stats[leaves]).sum(axis=1)
+            probability = _normalize(votes)
+        return probability.argmax(axis=1).astype(np.float64), probability
+
+
+def _normalize(counts: np.ndarray) -> np.ndarray:
+    total = counts.sum(axis=-1, keepdims=True)
+    return np.divide(counts, total, out=np.zeros_like(counts), where=total != 0)
+
+
+class SingleNode(Learner):
+    """A LightGBM, XGBoost or scikit-learn model as the Arrow UDF scores it:
+    the same dense-or-CSR choice of matrix, the same class mapping."""
+
+    def __init__(self, saved: SavedStage) -> None:
+        from sparktrain.libraries._base import Scorer
+
+        self.features = saved.param("featuresCol")
+        info = saved.metadata["sparktrain"]
+        objects = {r["name"]: r["payload"] for r in saved.rows("objects")}
+        # The model folder is trusted as Spark's own loader trusts it.
+        fitted = pickle.loads(objects["fitted"])
+        self.scorer = Scorer(fitted, info["task"], info["classes"], info["numFeatures"])
+
+    def predict(self, X: Any) -> Output:
+        from sparktrain.libraries._matrix import SPARSE_MAX_DENSITY, SPARSE_MIN_WIDTH
+
+        width = X.shape[1]
+        if sparse.issparse(X):
+            density = X.nnz / max(1, X.shape[0] * width)
+            if width < SPARSE_MIN_WIDTH or density > SPARSE_MAX_DENSITY:
+                X = X.toarray()
+        prediction, probability = self.scorer.predict(X)
+        if probability is None:
+            return prediction, None
+        classes = self.scorer.classes
+        full = np.zeros((len(probability), self.scorer.num_classes))
+        full[:, classes] = probability
+        index = np.asarray(classes, dtype=np.float64)[probability.argmax(axis=1)]
+        return index, full
+
+
+_SPARK_LEARNERS = {
+    "LogisticRegressionModel": lambda s: LogisticRegression(s),
+    "LinearRegressionModel": lambda s: LinearRegression(s),
+    "DecisionTreeClassificationModel": lambda s: _Trees(s, "tree", "classification"),
+    "RandomForestClassificationModel": lambda s: _Trees(s, "forest", "classification"),
+    "GBTClassificationModel": lambda s: _Trees(s, "gbt", "classification"),
+    "DecisionTreeRegressionModel": lambda s: _Trees(s, "tree", "regression"),
+    "RandomForestRegressionModel": lambda s: _Trees(s, "forest", "regression"),
+    "GBTRegressionModel": lambda s: _Trees(s, "gbt", "regression"),
+}
+SUPPORTED = [
+    *_SPARK_LEARNERS,
+    "sparktrain single-node models (LightGBM, XGBoost, scikit-learn)",
+]
+
+
+def is_learner(saved: SavedStage) -> bool:
+    return saved.short_name in _SPARK_LEARNERS or _is_single_node(saved)
+
+
+def _is_single_node(saved: SavedStage) -> bool:
+    info = saved.metadata.get("sparktrain")
+    return isinstance(info, dict) and "library" in info and "objects" in saved.metadata
+
+
+def load_learner(saved: SavedStage) -> Learner:
+    """The Spark-free learner for a saved learner stage."""
+    if _is_single_node(saved):
+        return SingleNode(saved)
+    build = _SPARK_LEARNERS.get(saved.short_name)
+    if build is None:
+        raise ExportError(
+            f"stage {saved.short_name!r} has no Spark-free scorer; supported "
+            f"learners: {', '.join(SUPPORTED)}. Score it on Spark with "
+            "'sparktrain predict', or train one of these"
+        )
+    return build(saved)

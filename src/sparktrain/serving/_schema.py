@@ -1,0 +1,221 @@
+"""The input schema of a saved model, and checking records against it.
+
+Fields are the columns the model uses, with the Spark type they had in
+training. A field may be null only if training saw it null (the model then
+learned what to do with a gap); NaN and infinities count as null, as
+featurization treats them (and pandas writes a missing string as NaN).
+Columns the training table had but the model does not use (the label,
+identifiers, constants) are accepted and ignored; any other name is refused.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sparktrain.serving._errors import ExportError, RequestError
+from sparktrain.serving._features import spark_string
+
+_INTEGRAL = ("tinyint", "smallint", "int", "bigint")
+_FRACTIONAL = ("float", "double")
+MAX_PROBLEMS = 50
+UNSEEN_POLICIES = ("score", "reject")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One input column the model reads."""
+
+    name: str
+    spark_type: str
+    kind: str
+    nullable: bool
+    categories: tuple[str, ...] = ()
+
+    @property
+    def json_type(self) -> str:
+        if self.spark_type in _INTEGRAL:
+            return "integer"
+        if self.spark_type == "boolean":
+            return "boolean"
+        if self.spark_type == "string":
+            return "string"
+        return "number"
+
+    def describe(self) -> dict[str, Any]:
+        described = {
+            "name": self.name,
+            "type": self.json_type,
+            "spark_type": self.spark_type,
+            "kind": self.kind,
+            "nullable": self.nullable,
+        }
+        if self.categories:
+            described["categories"] = list(self.categories)
+        return described
+
+
+class Schema:
+    """Checks records and turns them into columns for the stages."""
+
+    def __init__(self, fields: list[Field], ignored: list[str]) -> None:
+        self.fields = fields
+        self.ignored = set(ignored)
+        self.known = {f.name for f in fields} | self.ignored
+        self._sets = {f.name: set(f.categories) for f in fields if f.categories}
+
+    @classmethod
+    def from_metadata(
+        cls, metadata: dict[str, Any], categories: dict[str, list[str]]
+    ) -> Schema:
+        fields, ignored = [], [metadata["label_col"]]
+        for column in metadata["columns"]:
+            if column["kind"] == "excluded":
+                ignored.append(column["name"])
+                continue
+            if column["kind"] in ("datetime", "vector") or not _supported(
+                column["spark_type"]
+            ):
+                raise ExportError(
+                    f"column {column['name']!r} ({column['spark_type']}, used as "
+                    f"{column['kind']}) has no Spark-free scorer yet; numbers, "
+                    "booleans, categories and text do. Score this model on Spark "
+                    "with 'sparktrain predict'"
+                )
+            fields.append(
+                Field(
+                    name=column["name"],
+                    spark_type=_base_type(column["spark_type"]),
+                    kind=column["kind"],
+                    nullable=column["nulls"] > 0,
+                    categories=tuple(categories.get(column["name"], ())),
+                )
+            )
+        return cls(fields, ignored)
+
+    def columns(
+        self, records: list[Any], *, unseen: str = "score"
+    ) -> tuple[dict[str, list[Any]], list[dict[str, Any]]]:
+        """Columns of checked values, and the unseen categories met.
+
+        Raises :class:`RequestError` listing every bad field (up to
+        ``MAX_PROBLEMS``).
+        """
+        problems: list[dict[str, Any]] = []
+        columns: dict[str, list[Any]] = {f.name: [] for f in self.fields}
+        met: list[dict[str, Any]] = []
+        for row, record in enumerate(records):
+            if not isinstance(record, dict):
+                problems.append(
+                    _problem(row, None, f"expected a JSON object, got {_kind(record)}")
+                )
+                continue
+            for name in record:
+                if name not in self.known:
+                    problems.append(
+                        _problem(
+                            row,
+                            name,
+                            "unknown field; the model's fields are "
+                            + ", ".join(f.name for f in self.fields),
+                        )
+                    )
+            for field in self.fields:
+                value, error = self._value(field, record)
+                if error:
+                    problems.append(_problem(row, field.name, error))
+                    continue
+                columns[field.name].append(value)
+                if field.name in self._sets and value is not None:
+                    text = spark_string(value, field.spark_type)
+                    if text not in self._sets[field.name]:
+                        met.append({"row": row, "field": field.name, "value": value})
+            if len(problems) >= MAX_PROBLEMS:
+                break
+        if unseen == "reject":
+            problems += [
+                _problem(
+                    m["row"],
+                    m["field"],
+                    f"unseen category {m['value']!r}; expected one of "
+                    + ", ".join(self._sets[m["field"]]),
+                )
+                for m in met
+            ]
+        if problems:
+            raise RequestError(problems[:MAX_PROBLEMS])
+        return columns, met
+
+    def _value(self, field: Field, record: dict[str, Any]) -> tuple[Any, str | None]:
+        if field.name not in record:
+            return None, f"missing; expected {_expected(field)}"
+        value = record[field.name]
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None  # pandas' null, and what featurization makes of NaN
+        if value is None:
+            if field.nullable:
+                return None, None
+            return None, (
+                f"null, but the model never saw it missing in training; expected "
+                f"{_expected(field)}"
+            )
+        return _checked(field, value)
+
+
+def _checked(field: Field, value: Any) -> tuple[Any, str | None]:
+    wanted = field.json_type
+    if wanted == "boolean":
+        ok = isinstance(value, bool)
+    elif wanted == "string":
+        ok = isinstance(value, str)
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        ok = False
+    elif wanted == "integer" and isinstance(value, float):
+        ok = value.is_integer()
+        value = int(value) if ok else value
+    else:
+        ok = True
+    if ok:
+        return value, None
+    return None, f"expected {_expected(field)}, got {_kind(value)} {value!r}"[:300]
+
+
+def _expected(field: Field) -> str:
+    nullable = " or null" if field.nullable else ""
+    return (
+        f"{'an' if field.json_type == 'integer' else 'a'} {field.json_type}{nullable}"
+    )
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _problem(row: int | None, field: str | None, error: str) -> dict[str, Any]:
+    return {"row": row, "field": field, "error": error}
+
+
+def _base_type(spark_type: str) -> str:
+    return "double" if spark_type.startswith("decimal") else spark_type
+
+
+def _supported(spark_type: str) -> bool:
+    base = _base_type(spark_type)
+    return base in (*_INTEGRAL, *_FRACTIONAL, "boolean", "string")

@@ -1,0 +1,119 @@
+"""Spark-free scoring gives what Spark's batch scoring gives, row by row."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pyspark.ml.classification import (
+    DecisionTreeClassifier,
+    GBTClassifier,
+    LogisticRegression,
+    RandomForestClassifier,
+)
+from pyspark.ml.functions import vector_to_array
+from pyspark.ml.regression import (
+    DecisionTreeRegressor,
+    GBTRegressor,
+    LinearRegression,
+    RandomForestRegressor,
+)
+from pyspark.sql import functions as F
+from sklearn.ensemble import ExtraTreesClassifier
+
+from sparktrain.libraries import (
+    LightGBMClassifier,
+    LightGBMRegressor,
+    XGBoostClassifier,
+)
+from sparktrain.serving import Scorer
+
+PARITY_ROWS = 1000
+
+# Small models: the parity of the arithmetic is what is tested, not quality.
+CLASSIFIERS = {
+    "logistic_regression": lambda: LogisticRegression(maxIter=10),
+    "decision_tree": lambda: DecisionTreeClassifier(maxDepth=5),
+    "random_forest": lambda: RandomForestClassifier(numTrees=5, maxDepth=5),
+    "gbt": lambda: GBTClassifier(maxIter=5, maxDepth=3),
+    "lightgbm": lambda: LightGBMClassifier(numIterations=30, numThreads=1),
+    "xgboost": lambda: XGBoostClassifier(numIterations=30, numThreads=1, mode="local"),
+    "extra_trees": lambda: ExtraTreesClassifier(n_estimators=20, random_state=0),
+}
+REGRESSORS = {
+    "linear_regression": lambda: LinearRegression(maxIter=10),
+    "decision_tree": lambda: DecisionTreeRegressor(maxDepth=5),
+    "random_forest": lambda: RandomForestRegressor(numTrees=5, maxDepth=5),
+    "gbt": lambda: GBTRegressor(maxIter=5, maxDepth=3),
+    "lightgbm": lambda: LightGBMRegressor(numIterations=30, numThreads=1),
+}
+
+
+def _spark_scores(model, frame, label, classes):
+    scored = model.transform(frame).select(
+        "prediction",
+        *([vector_to_array("probability").alias("p")] if classes else []),
+    )
+    rows = scored.collect()
+    predictions = [r["prediction"] for r in rows]
+    probabilities = np.array([r["p"] for r in rows]) if classes else None
+    return predictions, probabilities
+
+
+def _check_parity(fitted, folder, frame, label):
+    rows = frame.limit(PARITY_ROWS).cache()
+    records = [r.asDict() for r in rows.drop(label).collect()]
+    assert len(records) == PARITY_ROWS
+    classes = fitted.classes
+    expected, expected_probability = _spark_scores(fitted, rows, label, classes)
+
+    served = Scorer.load(folder).predict(records)
+
+    if classes:
+        assert served.predictions == expected
+        np.testing.assert_allclose(
+            served.probabilities, expected_probability, rtol=0, atol=1e-6
+        )
+    else:
+        np.testing.assert_allclose(served.predictions, expected, rtol=1e-9, atol=1e-6)
+    rows.unpersist()
+
+
+@pytest.mark.parametrize("name", list(CLASSIFIERS))
+def test_classifier_parity_on_credit(name, credit_frame, fit_and_save):
+    fitted, folder = fit_and_save(
+        credit_frame,
+        label="Status",
+        model=CLASSIFIERS[name](),
+        task="classification",
+        name=f"credit-{name}",
+    )
+    _check_parity(fitted, folder, credit_frame, "Status")
+
+
+@pytest.mark.parametrize("name", list(REGRESSORS))
+def test_regressor_parity_on_credit(name, credit_frame, fit_and_save):
+    frame = credit_frame.where(F.col("Amount").isNotNull())
+    fitted, folder = fit_and_save(
+        frame,
+        label="Amount",
+        model=REGRESSORS[name](),
+        task="regression",
+        name=f"credit-amount-{name}",
+    )
+    _check_parity(fitted, folder, frame, "Amount")
+
+
+@pytest.mark.parametrize("name", ["gbt", "lightgbm", "logistic_regression"])
+def test_parity_with_text_and_categories(name, tweets_frame, fit_and_save):
+    fitted, folder = fit_and_save(
+        tweets_frame,
+        label="source",
+        model=CLASSIFIERS[name](),
+        task="classification",
+        name=f"tweets-{name}",
+    )
+    kinds = {d.name: d.kind for d in fitted.featurizeModel.decisions}
+    assert kinds["text"] == "text"
+    assert kinds["weekday"] == "categorical"
+    assert kinds["month"] == "high_cardinality"
+    _check_parity(fitted, folder, tweets_frame, "source")
