@@ -32,8 +32,13 @@ cluster_app = typer.Typer(
     "distributed mode on one machine.",
     no_args_is_help=True,
 )
+models_app = typer.Typer(
+    help="The model registry on MLflow: register, list, show, promote.",
+    no_args_is_help=True,
+)
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(enrich_app, name="enrich")
+app.add_typer(models_app, name="models")
 
 out = Console()
 err = Console(stderr=True)
@@ -48,6 +53,18 @@ Format = Annotated[
     typer.Option(
         "--format",
         help="Input format (csv, parquet, json, orc); default from extension",
+    ),
+]
+ModelArgument = typer.Argument(
+    metavar="MODEL",
+    help="Folder written by 'sparktrain train --out', or models:/NAME@ALIAS, "
+    "models:/NAME/VERSION from the registry",
+)
+TrackingUri = Annotated[
+    str | None,
+    typer.Option(
+        help="MLflow tracking URI of the registry; default $MLFLOW_TRACKING_URI, "
+        "else sqlite:///mlflow.db here"
     ),
 ]
 Strict = Annotated[
@@ -254,12 +271,7 @@ def train(
 @app.command()
 @reports_errors
 def predict(
-    model_dir: Annotated[
-        Path,
-        typer.Argument(
-            metavar="MODEL", help="Folder written by 'sparktrain train --out'"
-        ),
-    ],
+    model_dir: Annotated[str, ModelArgument],
     data: Annotated[str, typer.Argument(help="Table to score")],
     out_path: Annotated[
         Path,
@@ -272,6 +284,7 @@ def predict(
     strict: Strict = False,
     master: Master = None,
     remote: Remote = None,
+    tracking_uri: TrackingUri = None,
 ) -> None:
     """Score a table: every input column kept, the prediction added."""
     from sparktrain.io import read_table
@@ -283,7 +296,7 @@ def predict(
             f"{out_path} exists; pass --overwrite to replace it", param_hint="--out"
         )
     spark = session(master=master, remote=remote)
-    model = load_model(model_dir)
+    model = load_model(model_dir, tracking_uri=tracking_uri)
     table = read_table(data, spark=spark, format=format, strict=strict)
     _print_read_report(table.report)
 
@@ -302,12 +315,7 @@ def predict(
 @app.command()
 @reports_errors
 def evaluate(
-    model_dir: Annotated[
-        Path,
-        typer.Argument(
-            metavar="MODEL", help="Folder written by 'sparktrain train --out'"
-        ),
-    ],
+    model_dir: Annotated[str, ModelArgument],
     data: Annotated[str, typer.Argument(help="Labelled table to measure on")],
     json_out: Annotated[
         Path | None,
@@ -317,6 +325,7 @@ def evaluate(
     strict: Strict = False,
     master: Master = None,
     remote: Remote = None,
+    tracking_uri: TrackingUri = None,
 ) -> None:
     """Score a labelled table and print the model's statistics."""
     from sparktrain.io import read_table
@@ -325,7 +334,7 @@ def evaluate(
     from sparktrain.statistics import ComputeModelStatistics
 
     spark = session(master=master, remote=remote)
-    model = load_model(model_dir)
+    model = load_model(model_dir, tracking_uri=tracking_uri)
     table = read_table(data, spark=spark, format=format, strict=strict)
     _print_read_report(table.report)
     label = model.metadata["label_col"]
@@ -345,6 +354,179 @@ def evaluate(
         _print_confusion(stats["classes"], stats["confusion_matrix"])
     if json_out is not None:
         json_out.write_text(json.dumps(stats, indent=2))
+
+
+@app.command()
+@reports_errors
+def serve(
+    model: Annotated[str, ModelArgument],
+    host: Annotated[
+        str,
+        typer.Option(help="Address to listen on; 0.0.0.0 exposes it to the network"),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8080,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SPARKTRAIN_SERVE_TOKEN",
+            help="Require 'Authorization: Bearer TOKEN' on /predict and /metadata",
+        ),
+    ] = None,
+    max_body_bytes: Annotated[
+        int, typer.Option(help="Refuse request bodies larger than this (413)")
+    ] = 10 * 1024 * 1024,
+    unseen: Annotated[
+        str,
+        typer.Option(
+            help="An unseen category: 'score' it in the missing/unseen slot and "
+            "report it, or 'reject' the request (422)"
+        ),
+    ] = "score",
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Serve a model over HTTP without Spark: POST /predict, GET /health,
+    GET /metadata."""
+    from sparktrain.serving._scorer import Scorer
+    from sparktrain.serving._server import serve as run_server
+
+    if unseen not in ("score", "reject"):
+        raise typer.BadParameter(
+            f"expected score or reject, got {unseen!r}", param_hint="--unseen"
+        )
+    if max_body_bytes < 1:
+        raise typer.BadParameter(
+            f"expected a positive number, got {max_body_bytes}",
+            param_hint="--max-body-bytes",
+        )
+    folder, registered = _resolve_model(model, tracking_uri)
+    scorer = Scorer.load(folder)
+    if host not in ("127.0.0.1", "localhost", "::1") and token is None:
+        err.print(
+            f"[yellow]warning:[/] listening on {host} without --token: anyone who "
+            "can reach this port can use the model"
+        )
+    out.print(
+        f"serving {scorer.metadata['learner']} from [bold]{folder}[/] on "
+        f"http://{host}:{port} (POST /predict, GET /health, GET /metadata)"
+    )
+    run_server(
+        scorer,
+        host=host,
+        port=port,
+        token=token,
+        max_body_bytes=max_body_bytes,
+        unseen=unseen,
+        registered=registered,
+        access_log=logging.getLogger().isEnabledFor(logging.INFO),
+    )
+
+
+@app.command()
+@reports_errors
+def export(
+    model: Annotated[str, ModelArgument],
+    out_path: Annotated[Path, typer.Option("--out", help="New folder to write")],
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="spark (the native PipelineModel), mlflow (a pyfunc model that "
+            "scores without Spark) or onnx (not supported yet)",
+        ),
+    ] = "mlflow",
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Export a model as a Spark pipeline or an MLflow pyfunc model."""
+    from sparktrain.serving._export import export_model
+
+    folder, _ = _resolve_model(model, tracking_uri)
+    target = export_model(folder, out_path, format=format)
+    out.print(f"exported {format} model to [bold]{target}[/]")
+
+
+@models_app.command("register")
+@reports_errors
+def models_register(
+    run_folder: Annotated[
+        Path, typer.Argument(help="Folder written by 'sparktrain train --out'")
+    ],
+    name: Annotated[str, typer.Option(help="Registered model name")],
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Register a trained model as a new version of NAME."""
+    from sparktrain.serving._registry import register
+
+    version = register(run_folder, name=name, tracking_uri=tracking_uri)
+    out.print(
+        f"registered [bold]{name}[/] version {version['version']} "
+        f"(run {version['run_id']}); use it as models:/{name}/{version['version']}"
+    )
+
+
+@models_app.command("list")
+@reports_errors
+def models_list(tracking_uri: TrackingUri = None) -> None:
+    """List registered models, their latest version and aliases."""
+    from sparktrain.serving._registry import list_models
+
+    table = RichTable(title="registered models")
+    for heading in ("name", "latest version", "versions", "aliases"):
+        table.add_column(heading)
+    for model in list_models(tracking_uri=tracking_uri):
+        aliases = ", ".join(f"{a} → {v}" for a, v in sorted(model["aliases"].items()))
+        table.add_row(
+            model["name"], str(model["latest_version"]), str(model["versions"]), aliases
+        )
+    out.print(table)
+
+
+@models_app.command("show")
+@reports_errors
+def models_show(
+    name: Annotated[str, typer.Argument(help="Registered model name")],
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Show a registered model's versions and aliases."""
+    from sparktrain.serving._registry import show
+
+    model = show(name, tracking_uri=tracking_uri)
+    table = RichTable(title=f"{name}")
+    for heading in ("version", "aliases", "learner", "task", "created", "run"):
+        table.add_column(heading)
+    for v in model["versions"]:
+        table.add_row(
+            str(v["version"]),
+            ", ".join(v["aliases"]),
+            v["learner"] or "",
+            v["task"] or "",
+            v["created"],
+            v["run_id"] or "",
+        )
+    out.print(table)
+
+
+@models_app.command("promote")
+@reports_errors
+def models_promote(
+    name: Annotated[str, typer.Argument(help="Registered model name")],
+    version: Annotated[int, typer.Argument(help="Version to point the alias at")],
+    alias: Annotated[str, typer.Option(help="Alias, e.g. champion")] = "champion",
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Point an alias (champion, challenger, ...) at a version."""
+    from sparktrain.serving._registry import promote
+
+    before = promote(name, version, alias=alias, tracking_uri=tracking_uri)
+    moved = f" (was version {before})" if before is not None else ""
+    out.print(f"{name}@{alias} → version {version}{moved}")
+
+
+def _resolve_model(model: str, tracking_uri: str | None) -> tuple[Path, Any]:
+    from sparktrain.serving._registry import is_model_uri, resolve
+
+    if is_model_uri(model):
+        return resolve(model, tracking_uri=tracking_uri)
+    return Path(model), None
 
 
 def _print_confusion(classes: list[str], matrix: list[list[int]]) -> None:

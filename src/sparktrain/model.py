@@ -43,14 +43,24 @@ class SavedModel:
         return score(self.pipeline, frame, self.metadata["input_columns"], self.classes)
 
 
-def load_model(path: str | Path) -> SavedModel:
+def load_model(path: str | Path, *, tracking_uri: str | None = None) -> SavedModel:
     """Load the model folder that ``sparktrain train --out`` wrote.
+
+    ``path`` may also be a registry URI, ``models:/NAME@ALIAS`` or
+    ``models:/NAME/VERSION``, looked up in the MLflow registry at
+    ``tracking_uri`` (default: ``MLFLOW_TRACKING_URI``, else ``mlflow.db`` in
+    the working folder).
 
     Examples
     --------
     >>> model = sparktrain.load_model("runs/credit")  # doctest: +SKIP
+    >>> model = sparktrain.load_model("models:/credit@champion")  # doctest: +SKIP
     >>> scored = model.transform(spark.read.parquet("new.parquet"))  # doctest: +SKIP
     """
+    if str(path).startswith("models:/"):
+        from sparktrain.serving._registry import resolve
+
+        path, _ = resolve(str(path), tracking_uri=tracking_uri)
     folder = Path(path)
     if folder.name == "model" and (folder.parent / METADATA_FILE).is_file():
         folder = folder.parent

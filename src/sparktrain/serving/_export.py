@@ -1,0 +1,97 @@
+"""Export a model folder: the native Spark pipeline, or an MLflow pyfunc
+model that scores with the Spark-free :class:`Scorer`."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from sparktrain._extras import require
+from sparktrain._version import __version__
+from sparktrain.serving._errors import ExportError
+from sparktrain.serving._scorer import Scorer, _model_folder
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("spark", "mlflow", "onnx")
+_MLFLOW_TYPES = {
+    "integer": "long",
+    "number": "double",
+    "boolean": "boolean",
+    "string": "string",
+}
+
+
+def export_model(folder: str | Path, out: str | Path, *, format: str) -> Path:
+    """Write the model in ``folder`` to the new folder ``out``.
+
+    ``format='spark'`` copies the native ``PipelineModel`` (load it with
+    ``PipelineModel.load(out)``); ``'mlflow'`` writes an MLflow pyfunc
+    model (``mlflow.pyfunc.load_model(out).predict(frame)``) that scores
+    without Spark. ONNX is not supported yet.
+    """
+    if format not in FORMATS:
+        raise ExportError(f"format={format!r}; expected one of {list(FORMATS)}")
+    if format == "onnx":
+        raise ExportError(
+            "format 'onnx' is not supported yet; export with --format mlflow (a "
+            "Spark-free pyfunc model) or --format spark (the native pipeline)"
+        )
+    model = _model_folder(folder)
+    target = Path(out)
+    if target.exists():
+        raise ExportError(f"{str(out)!r} exists; choose a new folder to export to")
+    if format == "spark":
+        shutil.copytree(model / "model" / "pipeline", target)
+    else:
+        _export_mlflow(model, target)
+    logger.info("exported %s as %s to %s", model, format, target)
+    return target
+
+
+def _export_mlflow(model: Path, target: Path) -> None:
+    mlflow = require("mlflow", extra="automl", purpose="Export to MLflow")
+    from sparktrain.serving._pyfunc import SparktrainPyfunc
+
+    scorer = Scorer.load(model)  # refuses a model with no Spark-free scorer
+    mlflow.pyfunc.save_model(
+        path=str(target),
+        python_model=SparktrainPyfunc(),
+        artifacts={"sparktrain_model": str(model)},
+        signature=_signature(scorer),
+        pip_requirements=[f"sparktrain=={__version__}"],
+        metadata={
+            "sparktrain_version": __version__,
+            "learner": scorer.metadata["learner"],
+            "task": scorer.task,
+        },
+    )
+
+
+def _signature(scorer: Scorer) -> Any:
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    inputs = Schema(
+        [
+            ColSpec(_MLFLOW_TYPES[f.json_type], f.name, required=not f.nullable)
+            for f in scorer.schema.fields
+        ]
+    )
+    outputs = [ColSpec(_label_type(scorer.metadata), "prediction")]
+    if scorer.task == "classification":
+        outputs += [ColSpec("double", f"probability_{c}") for c in scorer.classes]
+    return ModelSignature(inputs=inputs, outputs=Schema(outputs))
+
+
+def _label_type(metadata: dict[str, Any]) -> str:
+    if metadata["task"] == "regression":
+        return "double"
+    label = metadata["label_type"]
+    if label in ("tinyint", "smallint", "int", "bigint"):
+        return "long"
+    if label in ("boolean", "string"):
+        return label
+    return "double"
