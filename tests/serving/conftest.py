@@ -84,3 +84,17 @@ def credit_gbt(credit_frame, fit_and_save) -> Path:
         task="classification",
         name="credit-gbt",
     )[1]
+
+
+@pytest.fixture(scope="session")
+def credit_tree(credit_frame, fit_and_save) -> Path:
+    """A decision tree on the credit table (the parity test's own)."""
+    from pyspark.ml.classification import DecisionTreeClassifier
+
+    return fit_and_save(
+        credit_frame,
+        label="Status",
+        model=DecisionTreeClassifier(maxDepth=5),
+        task="classification",
+        name="credit-decision_tree",
+    )[1]

@@ -1,0 +1,64 @@
+"""Export to a native Spark pipeline and to an MLflow pyfunc model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pyspark.ml import PipelineModel
+from typer.testing import CliRunner
+
+from sparktrain.cli import app
+from sparktrain.serving import ExportError, Scorer
+from sparktrain.serving._export import export_model
+
+runner = CliRunner()
+
+
+def test_spark_export_is_the_native_pipeline(spark, credit_gbt, credit_frame, tmp_path):
+    out = export_model(credit_gbt, tmp_path / "spark", format="spark")
+
+    pipeline = PipelineModel.load(str(out))
+    original = PipelineModel.load(str(credit_gbt / "model" / "pipeline"))
+    rows = credit_frame.limit(50)
+    assert [r.prediction for r in pipeline.transform(rows).collect()] == [
+        r.prediction for r in original.transform(rows).collect()
+    ]
+
+
+def test_mlflow_export_scores_pandas_without_spark(credit_gbt, credit_pdf, tmp_path):
+    import mlflow
+
+    frame = credit_pdf.drop(columns=["Status"]).head(300)
+    result = runner.invoke(
+        app,
+        ["export", str(credit_gbt), "--format", "mlflow", "--out", str(tmp_path / "m")],
+    )
+    assert result.exit_code == 0, result.output
+
+    scored = mlflow.pyfunc.load_model(str(tmp_path / "m")).predict(frame)
+
+    expected = Scorer.load(credit_gbt).predict_pandas(frame)
+    assert list(scored.columns) == ["prediction", "probability_bad", "probability_good"]
+    assert scored["prediction"].tolist() == expected["prediction"].tolist()
+    np.testing.assert_allclose(
+        scored[["probability_bad", "probability_good"]],
+        expected[["probability_bad", "probability_good"]],
+        atol=1e-12,
+    )
+
+
+@pytest.mark.parametrize(
+    ("format", "message"),
+    [
+        ("onnx", "format 'onnx' is not supported yet"),
+        ("pmml", r"format='pmml'; expected one of \['spark', 'mlflow', 'onnx'\]"),
+    ],
+)
+def test_unsupported_formats(credit_gbt, tmp_path, format, message):
+    with pytest.raises(ExportError, match=message):
+        export_model(credit_gbt, tmp_path / "out", format=format)
+
+
+def test_export_refuses_an_existing_folder(credit_gbt, tmp_path):
+    with pytest.raises(ExportError, match="exists; choose a new folder"):
+        export_model(credit_gbt, tmp_path, format="spark")

@@ -1,0 +1,158 @@
+"""The Spark-free scorer: hashing parity, input checks, unsupported stages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from pyspark.ml.classification import NaiveBayes
+from pyspark.ml.feature import FeatureHasher, HashingTF
+
+import sparktrain
+from sparktrain.serving import ExportError, RequestError, Scorer
+from sparktrain.serving._features import java_double
+from sparktrain.serving._murmur import bucket
+
+TRICKY = [
+    "", "a", "ab", "abc", "abcd", "abcde", "abcdefg", "héllo", "日本語", "ß",
+    "naïve café", "emoji😀", "don't", "x" * 13, "TAB\tinside", "a=b",
+]  # fmt: skip
+
+
+def test_hashing_matches_spark(spark):
+    frame = spark.createDataFrame(
+        [(w, [w]) for w in TRICKY], "w string, t array<string>"
+    )
+    frame = HashingTF(inputCol="t", outputCol="tf", numFeatures=1 << 18).transform(
+        frame
+    )
+    frame = FeatureHasher(
+        inputCols=["w"], categoricalCols=["w"], outputCol="fh", numFeatures=1000
+    ).transform(frame)
+
+    for row in frame.collect():
+        assert row.tf.indices.tolist() == [bucket(row.w, 1 << 18)], row.w
+        assert row.fh.indices.tolist() == [bucket(f"w={row.w}", 1000)], row.w
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (1.0, "1.0"),
+        (0.25, "0.25"),
+        (1e7, "1.0E7"),
+        (12345678.9, "1.23456789E7"),
+        (1e-4, "1.0E-4"),
+        (-2.5e-10, "-2.5E-10"),
+        (0.001, "0.001"),
+        (-0.0, "-0.0"),
+    ],
+)
+def test_doubles_as_spark_writes_them(value, text):
+    assert java_double(value) == text
+
+
+@pytest.fixture(scope="module")
+def scorer(credit_gbt):
+    return Scorer.load(credit_gbt)
+
+
+@pytest.fixture(scope="module")
+def record(credit_pdf):
+    row = credit_pdf.drop(columns=["Status"]).dropna().iloc[0].to_dict()
+    return {k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"Age": "old"}, "row 0, field 'Age': expected an integer, got a string"),
+        ({"Records": None}, "field 'Records': null, but the model never saw it"),
+        (
+            {"Records": True},
+            "field 'Records': expected a string or null|expected a str",
+        ),
+        ({"Color": "red"}, "field 'Color': unknown field"),
+        ({"Amount": [1]}, "field 'Amount': expected an integer, got a list"),
+    ],
+)
+def test_bad_records_name_row_field_and_value(scorer, record, change, message):
+    with pytest.raises(RequestError, match=message):
+        scorer.predict([{**record, **change}])
+
+
+def test_label_and_excluded_columns_are_ignored(scorer, record):
+    with_label = scorer.predict([{**record, "Status": "good"}])
+
+    assert with_label.predictions == scorer.predict([record]).predictions
+
+
+def test_unseen_categories_are_scored_or_rejected(scorer, record):
+    odd = {**record, "Home": "castle"}
+
+    scored = scorer.predict([odd])
+    missing = scorer.predict([{**record, "Home": None}])
+
+    assert scored.unseen == [{"row": 0, "field": "Home", "value": "castle"}]
+    assert scored.probabilities.tolist() == missing.probabilities.tolist()
+    with pytest.raises(RequestError, match="unseen category 'castle'; expected one of"):
+        scorer.predict([odd], unseen="reject")
+
+
+def test_no_records(scorer):
+    with pytest.raises(RequestError, match="no records to score"):
+        scorer.predict([])
+
+
+def test_pandas_frames_with_gaps(scorer, credit_pdf):
+    frame = credit_pdf.drop(columns=["Status"]).head(40)
+
+    scored = scorer.predict_pandas(frame)
+
+    assert frame[["Home", "Income"]].isna().any().any()
+    assert list(scored.index) == list(frame.index)
+    assert (
+        scored[["probability_bad", "probability_good"]].sum(axis=1).round(9).eq(1).all()
+    )
+
+
+def test_a_learner_without_a_scorer_is_named(credit_frame, fit_and_save):
+    _, folder = fit_and_save(
+        credit_frame,
+        label="Status",
+        model=NaiveBayes(modelType="gaussian"),
+        task="classification",
+        name="credit-naive-bayes",
+    )
+
+    with pytest.raises(
+        ExportError,
+        match=r"stage 'NaiveBayesModel' has no Spark-free scorer; supported: .*"
+        r"LogisticRegressionModel.*'sparktrain predict'",
+    ):
+        Scorer.load(folder)
+
+
+def test_a_hand_edited_pipeline_is_refused(credit_gbt, tmp_path):
+    copy = shutil.copytree(credit_gbt, tmp_path / "edited")
+    stage = next((copy / "model" / "pipeline" / "stages").glob("0_SQLTransformer_*"))
+    part = next((stage / "metadata").glob("part-*"))
+    metadata = json.loads(part.read_text())
+    metadata["paramMap"]["statement"] = "SELECT *, 1 AS one FROM __THIS__"
+    part.write_text(json.dumps(metadata))
+
+    with pytest.raises(ExportError, match="not the SQL step sparktrain's Featurize"):
+        Scorer.load(copy)
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda p: p / "missing", sparktrain.DataNotFoundError, "no model folder at"),
+        (lambda p: p, sparktrain.DataError, "is not a sparktrain model folder"),
+    ],
+)
+def test_paths_that_are_not_models(tmp_path, make, error, message):
+    with pytest.raises(error, match=message):
+        Scorer.load(make(tmp_path))
