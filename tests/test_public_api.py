@@ -4,6 +4,8 @@ import sparktrain
 def test_public_names_are_the_documented_ones():
     assert set(sparktrain.__all__) == {
         "AnalyzeSentiment",
+        "AutoML",
+        "AutoMLModel",
         "DetectFaces",
         "DetectLanguage",
         "EmbedText",

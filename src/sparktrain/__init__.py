@@ -12,6 +12,7 @@ The public surface is small and re-exported here::
 """
 
 from sparktrain._version import __version__
+from sparktrain.automl import AutoML, AutoMLModel
 from sparktrain.cluster import LocalCluster, LocalConnectServer
 from sparktrain.errors import (
     ClusterError,
@@ -45,6 +46,8 @@ from sparktrain.train import TrainClassifier, TrainedModel, TrainRegressor
 
 __all__ = [
     "AnalyzeSentiment",
+    "AutoML",
+    "AutoMLModel",
     "ClusterError",
     "ColumnNotFoundError",
     "ComputeModelStatistics",

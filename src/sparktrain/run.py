@@ -47,17 +47,23 @@ class TrainResult:
         return self.model.featurizeModel.decisions
 
     def metadata(self) -> dict[str, Any]:
-        info = self.model.info
-        return {
-            "sparktrain_version": __version__,
-            "task": info["task"],
-            "learner": info["learner"],
-            "label_col": info["labelCol"],
-            "label_type": info["labelType"],
-            "classes": info["classes"],
-            "input_columns": self.model.featurizeModel.inputColumns,
-            "columns": [d.as_dict() for d in self.decisions],
-        }
+        return model_metadata(self.model)
+
+
+def model_metadata(model: TrainedModel) -> dict[str, Any]:
+    """What ``sparktrain.json`` records of a model: the label, the classes,
+    the input columns scoring checks for, and each column's decision."""
+    info = model.info
+    return {
+        "sparktrain_version": __version__,
+        "task": info["task"],
+        "learner": info["learner"],
+        "label_col": info["labelCol"],
+        "label_type": info["labelType"],
+        "classes": info["classes"],
+        "input_columns": model.featurizeModel.inputColumns,
+        "columns": [d.as_dict() for d in model.featurizeModel.decisions],
+    }
 
 
 def train(

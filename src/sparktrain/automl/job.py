@@ -16,10 +16,10 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
-from sparktrain._version import __version__
 from sparktrain.automl.estimator import AutoML, AutoMLModel
 from sparktrain.automl.tracking import log_model
 from sparktrain.errors import ConfigError
+from sparktrain.run import model_metadata
 
 STATE_FOLDER = "automl"
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
@@ -71,16 +71,7 @@ def save(model: AutoMLModel, out: Path) -> Path:
     model.write().overwrite().save(str(out / "model"))
     summary = model.summary
     info = model.info
-    metadata = {
-        "sparktrain_version": __version__,
-        "task": info["task"],
-        "learner": info["learner"],
-        "label_col": info["labelCol"],
-        "label_type": info["labelType"],
-        "classes": info["classes"],
-        "input_columns": model.featurizeModel.inputColumns,
-        "columns": [d.as_dict() for d in model.featurizeModel.decisions],
-    }
+    metadata = model_metadata(model)
     metrics = {
         "task": info["task"],
         "label": info["labelCol"],
