@@ -223,6 +223,7 @@ class SingleNode(Learner):
         # The model folder is trusted as Spark's own loader trusts it.
         fitted = pickle.loads(objects["fitted"])
         self.scorer = Scorer(fitted, info["task"], info["classes"], info["numFeatures"])
+        self.booster = _lightgbm_booster(fitted)
 
     def predict(self, X: Any) -> Output:
         from sparktrain.libraries._matrix import SPARSE_MAX_DENSITY, SPARSE_MIN_WIDTH
@@ -232,7 +233,10 @@ class SingleNode(Learner):
             density = X.nnz / max(1, X.shape[0] * width)
             if width < SPARSE_MIN_WIDTH or density > SPARSE_MAX_DENSITY:
                 X = X.toarray()
-        prediction, probability = self.scorer.predict(X)
+        if self.booster is not None:
+            prediction, probability = self._booster_predict(X)
+        else:
+            prediction, probability = self.scorer.predict(X)
         if probability is None:
             return prediction, None
         classes = self.scorer.classes
@@ -240,6 +244,28 @@ class SingleNode(Learner):
         full[:, classes] = probability
         index = np.asarray(classes, dtype=np.float64)[probability.argmax(axis=1)]
         return index, full
+
+    def _booster_predict(self, X: Any) -> Output:
+        """What LightGBM's ``predict_proba``/``predict`` return, from the
+        booster they call, without the scikit-learn wrapper's checks (half a
+        millisecond per call, most of a one-row request)."""
+        values = self.booster.predict(X)
+        if self.scorer.task == "regression":
+            return np.asarray(values, dtype=float), None
+        if values.ndim == 1:
+            values = np.column_stack([1.0 - values, values])
+        return None, np.asarray(values, dtype=float)
+
+
+def _lightgbm_booster(fitted: Any) -> Any:
+    """The booster of a LightGBM scikit-learn model with a built-in
+    objective, else None (other models go through their own ``predict``)."""
+    module = type(fitted).__module__
+    if not module.startswith("lightgbm") or not hasattr(fitted, "booster_"):
+        return None
+    if callable(getattr(fitted, "_objective", None)) or callable(fitted.objective):
+        return None
+    return fitted.booster_
 
 
 _SPARK_LEARNERS = {
