@@ -117,3 +117,19 @@ def test_parity_with_text_and_categories(name, tweets_frame, fit_and_save):
     assert kinds["weekday"] == "categorical"
     assert kinds["month"] == "high_cardinality"
     _check_parity(fitted, folder, tweets_frame, "source")
+
+
+def test_automl_model_parity(credit_frame, tmp_path):
+    from sparktrain.automl.job import run
+
+    best = run(
+        credit_frame,
+        label="Status",
+        out_dir=tmp_path / "auto",
+        timeBudget=12,
+        maxTrials=4,
+        learners=["linear", "lightgbm"],
+        tracking=False,
+    )
+
+    _check_parity(best, tmp_path / "auto", credit_frame, "Status")
