@@ -454,7 +454,7 @@ def models_register(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Register a trained model as a new version of NAME."""
-    from sparktrain.serving._registry import register
+    from sparktrain.serving.registry import register
 
     version = register(run_folder, name=name, tracking_uri=tracking_uri)
     out.print(
@@ -467,7 +467,7 @@ def models_register(
 @reports_errors
 def models_list(tracking_uri: TrackingUri = None) -> None:
     """List registered models, their latest version and aliases."""
-    from sparktrain.serving._registry import list_models
+    from sparktrain.serving.registry import list_models
 
     table = RichTable(title="registered models")
     for heading in ("name", "latest version", "versions", "aliases"):
@@ -487,7 +487,7 @@ def models_show(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Show a registered model's versions and aliases."""
-    from sparktrain.serving._registry import show
+    from sparktrain.serving.registry import show
 
     model = show(name, tracking_uri=tracking_uri)
     table = RichTable(title=f"{name}")
@@ -514,7 +514,7 @@ def models_promote(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Point an alias (champion, challenger, ...) at a version."""
-    from sparktrain.serving._registry import promote
+    from sparktrain.serving.registry import promote
 
     before = promote(name, version, alias=alias, tracking_uri=tracking_uri)
     moved = f" (was version {before})" if before is not None else ""
@@ -522,7 +522,7 @@ def models_promote(
 
 
 def _resolve_model(model: str, tracking_uri: str | None) -> tuple[Path, Any]:
-    from sparktrain.serving._registry import is_model_uri, resolve
+    from sparktrain.serving.registry import is_model_uri, resolve
 
     if is_model_uri(model):
         return resolve(model, tracking_uri=tracking_uri)

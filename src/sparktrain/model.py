@@ -58,7 +58,7 @@ def load_model(path: str | Path, *, tracking_uri: str | None = None) -> SavedMod
     >>> scored = model.transform(spark.read.parquet("new.parquet"))  # doctest: +SKIP
     """
     if str(path).startswith("models:/"):
-        from sparktrain.serving._registry import resolve
+        from sparktrain.serving.registry import resolve
 
         path, _ = resolve(str(path), tracking_uri=tracking_uri)
     folder = Path(path)

@@ -7,8 +7,7 @@ from typer.testing import CliRunner
 
 import sparktrain
 from sparktrain.cli import app
-from sparktrain.serving import RegistryError, Scorer
-from sparktrain.serving import _registry as registry
+from sparktrain.serving import RegistryError, Scorer, registry
 
 runner = CliRunner()
 

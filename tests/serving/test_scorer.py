@@ -156,3 +156,20 @@ def test_a_hand_edited_pipeline_is_refused(credit_gbt, tmp_path):
 def test_paths_that_are_not_models(tmp_path, make, error, message):
     with pytest.raises(error, match=message):
         Scorer.load(make(tmp_path))
+
+
+def test_public_names():
+    import sparktrain.serving
+
+    assert set(sparktrain.serving.__all__) == {
+        "ExportError",
+        "Predictions",
+        "RegistryError",
+        "RequestError",
+        "Scorer",
+        "create_app",
+        "export_model",
+        "registry",
+    }
+    for name in ("ExportError", "RegistryError", "RequestError"):
+        assert issubclass(getattr(sparktrain.serving, name), sparktrain.SparktrainError)
