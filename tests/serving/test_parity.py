@@ -116,6 +116,7 @@ def test_parity_with_text_and_categories(name, tweets_frame, fit_and_save):
     assert kinds["text"] == "text"
     assert kinds["weekday"] == "categorical"
     assert kinds["month"] == "high_cardinality"
+    assert kinds["day"] == "datetime"
     _check_parity(fitted, folder, tweets_frame, "source")
 
 

@@ -173,3 +173,30 @@ def test_public_names():
     }
     for name in ("ExportError", "RegistryError", "RequestError"):
         assert issubclass(getattr(sparktrain.serving, name), sparktrain.SparktrainError)
+
+
+@pytest.fixture(scope="module")
+def tweets_scorer(tweets_frame, fit_and_save):
+    from sparktrain.libraries import LightGBMClassifier
+
+    _, folder = fit_and_save(
+        tweets_frame,
+        label="source",
+        model=LightGBMClassifier(numIterations=30, numThreads=1),
+        task="classification",
+        name="tweets-lightgbm",
+    )
+    return Scorer.load(folder)
+
+
+def test_dates_as_iso_strings(tweets_scorer, tweets_pdf):
+    record = tweets_pdf.drop(columns=["source"]).iloc[0].to_dict()
+    as_text = {**record, "day": record["day"].isoformat()}
+
+    assert (
+        tweets_scorer.predict([as_text]).probabilities.tolist()
+        == tweets_scorer.predict([record]).probabilities.tolist()
+    )
+    for bad in ("2016-13-01", "03/01/2016", 20160301, "2016-03-01T10:00:00"):
+        with pytest.raises(RequestError, match="field 'day': expected a date as"):
+            tweets_scorer.predict([{**record, "day": bad}])

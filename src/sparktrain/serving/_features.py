@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -35,26 +36,48 @@ class Stage:
 
 class Select(Stage):
     """Featurize's first SQL step: numbers cast to double (NaN and infinities
-    become null), "is missing" flags, strings, and text with null as ``''``."""
+    become null), parts of dates, "is missing" flags, strings, and text with
+    null as ``''``.
+
+    Steps are ``(operation, output column, input column, spark type)``; a
+    flag's input is the helper column it flags, computed before it.
+    """
 
     name = "SQLTransformer"
 
     def __init__(self, steps: list[tuple[str, str, str, str]]) -> None:
-        self.steps = steps  # (operation, output column, input column, spark type)
+        self.steps = steps
 
     def apply(self, batch: Batch, rows: int) -> None:
         for operation, output, source, spark_type in self.steps:
             values = batch[source]
             if operation == "number":
                 batch[output] = _clean_doubles(values)
+            elif operation in DATE_PARTS:
+                batch[output] = np.array(
+                    [np.nan if v is None else DATE_PARTS[operation](v) for v in values],
+                    dtype=np.float64,
+                )
             elif operation == "flag":
-                batch[output] = np.isnan(_clean_doubles(values)).astype(np.float64)
+                batch[output] = np.isnan(values).astype(np.float64)
             elif operation == "string":
                 batch[output] = [spark_string(v, spark_type) for v in values]
             else:
                 batch[output] = [
                     "" if v is None else spark_string(v, spark_type) for v in values
                 ]
+
+
+_EPOCH = date(1970, 1, 1)
+#: Spark's date functions: ``dayofweek`` counts from Sunday = 1, ``unix_date``
+#: is days since 1970-01-01.
+DATE_PARTS = {
+    "year": lambda d: float(d.year),
+    "month": lambda d: float(d.month),
+    "dayofmonth": lambda d: float(d.day),
+    "dayofweek": lambda d: float(d.isoweekday() % 7 + 1),
+    "epoch": lambda d: float((d - _EPOCH).days),
+}
 
 
 def _clean_doubles(values: list[Any]) -> np.ndarray:

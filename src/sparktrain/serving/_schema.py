@@ -11,7 +11,9 @@ identifiers, constants) are accepted and ignored; any other name is refused.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -23,6 +25,7 @@ _INTEGRAL = ("tinyint", "smallint", "int", "bigint")
 _FRACTIONAL = ("float", "double")
 MAX_PROBLEMS = 50
 UNSEEN_POLICIES = ("score", "reject")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class Field:
 
     @property
     def json_type(self) -> str:
+        if self.spark_type == "date":
+            return "date"
         if self.spark_type in _INTEGRAL:
             return "integer"
         if self.spark_type == "boolean":
@@ -76,14 +81,15 @@ class Schema:
             if column["kind"] == "excluded":
                 ignored.append(column["name"])
                 continue
-            if column["kind"] in ("datetime", "vector") or not _supported(
-                column["spark_type"]
-            ):
+            if column["kind"] == "vector" or not _supported(column["spark_type"]):
+                # TODO(#6): timestamps need the training session's time zone
+                # for hour() and for strings without an offset; vectors need a
+                # JSON form. Until then such models score on Spark only.
                 raise ExportError(
                     f"column {column['name']!r} ({column['spark_type']}, used as "
                     f"{column['kind']}) has no Spark-free scorer yet; numbers, "
-                    "booleans, categories and text do. Score this model on Spark "
-                    "with 'sparktrain predict'"
+                    "booleans, dates, categories and text do. Score this model on "
+                    "Spark with 'sparktrain predict'"
                 )
             fields.append(
                 Field(
@@ -169,6 +175,8 @@ class Schema:
 
 def _checked(field: Field, value: Any) -> tuple[Any, str | None]:
     wanted = field.json_type
+    if wanted == "date":
+        return _date(field, value)
     if wanted == "boolean":
         ok = isinstance(value, bool)
     elif wanted == "string":
@@ -185,11 +193,23 @@ def _checked(field: Field, value: Any) -> tuple[Any, str | None]:
     return None, f"expected {_expected(field)}, got {_kind(value)} {value!r}"[:300]
 
 
+def _date(field: Field, value: Any) -> tuple[Any, str | None]:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value, None
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        try:
+            return date.fromisoformat(value), None
+        except ValueError:
+            pass
+    return None, f"expected {_expected(field)}, got {_kind(value)} {value!r}"[:300]
+
+
 def _expected(field: Field) -> str:
     nullable = " or null" if field.nullable else ""
-    return (
-        f"{'an' if field.json_type == 'integer' else 'a'} {field.json_type}{nullable}"
-    )
+    if field.json_type == "date":
+        return f"a date as 'YYYY-MM-DD'{nullable}"
+    article = "an" if field.json_type == "integer" else "a"
+    return f"{article} {field.json_type}{nullable}"
 
 
 def _kind(value: Any) -> str:
@@ -218,4 +238,4 @@ def _base_type(spark_type: str) -> str:
 
 def _supported(spark_type: str) -> bool:
     base = _base_type(spark_type)
-    return base in (*_INTEGRAL, *_FRACTIONAL, "boolean", "string")
+    return base in (*_INTEGRAL, *_FRACTIONAL, "boolean", "string", "date")

@@ -13,7 +13,7 @@ import numpy as np
 
 from sparktrain.errors import DataError, DataNotFoundError
 from sparktrain.serving._errors import ExportError, RequestError
-from sparktrain.serving._features import STAGES, Batch, Select, Stage
+from sparktrain.serving._features import DATE_PARTS, STAGES, Batch, Select, Stage
 from sparktrain.serving._files import SavedStage, pipeline_stages, read_metadata
 from sparktrain.serving._learners import Learner, is_learner, load_learner
 from sparktrain.serving._schema import UNSEEN_POLICIES, Schema
@@ -217,18 +217,31 @@ def _select(saved: SavedStage, featurize: dict[str, Any]) -> Select:
     types = {d.name: d.spark_type for d in decisions}
     steps = []
     for helper in plan.numeric:
-        steps.append(
-            ("number", helper, plan.origin[helper], types[plan.origin[helper]])
-        )
+        source = plan.origin[helper]
+        steps.append((_number_step(helper), helper, source, types[source]))
     for helper in plan.numeric_flags:
-        steps.append(("flag", helper, plan.origin[helper], types[plan.origin[helper]]))
+        flagged = "__st_" + helper[len("__st_miss") :]
+        steps.append(("flag", helper, flagged, types[plan.origin[helper]]))
     for helper in [*plan.categorical, *plan.high]:
-        steps.append(
-            ("string", helper, plan.origin[helper], types[plan.origin[helper]])
-        )
+        source = plan.origin[helper]
+        steps.append(("string", helper, source, types[source]))
     for helper in plan.text:
-        steps.append(("text", helper, plan.origin[helper], types[plan.origin[helper]]))
+        source = plan.origin[helper]
+        steps.append(("text", helper, source, types[source]))
     return Select(steps)
+
+
+def _number_step(helper: str) -> str:
+    """``number`` for ``__st_num3``, the date part for ``__st_dtmonth_3``."""
+    if helper.startswith("__st_num"):
+        return "number"
+    part = helper[len("__st_dt") :].rsplit("_", 1)[0]
+    if part not in DATE_PARTS:
+        raise ExportError(
+            f"date part {part!r} of feature {helper!r} has no Spark-free scorer; "
+            f"supported: {', '.join(DATE_PARTS)}"
+        )
+    return part
 
 
 class _SavedParams:
