@@ -47,6 +47,33 @@ def test_mlflow_export_scores_pandas_without_spark(credit_gbt, credit_pdf, tmp_p
     )
 
 
+def test_mlflow_export_as_a_spark_udf(spark, credit_gbt, credit_frame, tmp_path):
+    import mlflow
+    from pyspark.ml.functions import vector_to_array
+
+    import sparktrain
+
+    export_model(credit_gbt, tmp_path / "m", format="mlflow")
+    udf = mlflow.pyfunc.spark_udf(spark, str(tmp_path / "m"), env_manager="local")
+    rows = credit_frame.limit(100)
+    inputs = [c for c in rows.columns if c != "Status"]
+
+    scored = rows.select(udf(*inputs).alias("s")).select("s.*").collect()
+
+    expected = (
+        sparktrain.load_model(credit_gbt)
+        .transform(rows)
+        .select("prediction", vector_to_array("probability").alias("p"))
+        .collect()
+    )
+    assert [r.prediction for r in scored] == [r.prediction for r in expected]
+    np.testing.assert_allclose(
+        [[r.probability_bad, r.probability_good] for r in scored],
+        [r.p for r in expected],
+        atol=1e-6,
+    )
+
+
 @pytest.mark.parametrize(
     ("format", "message"),
     [
