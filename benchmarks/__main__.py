@@ -64,6 +64,7 @@ def automl(
     seed: str = typer.Option("1", help="one seed or several, comma-separated"),
     cores: int = typer.Option(os.cpu_count() or 2, help="cores for every system"),
     max_rows: int = typer.Option(0, help="sample the table to this many rows"),
+    cv_grid: str = typer.Option("default", help="default; small: linear model only"),
     suite: str = typer.Option("", help="quick or full instead of --dataset"),
     out: Path = typer.Option(Path("benchmarks/results"), help="JSON folder"),
     markdown: Path = typer.Option(None, help="append the Markdown table here"),
@@ -102,6 +103,7 @@ def automl(
                 cores=cores,
                 task=task or None,
                 max_rows=rows,
+                cv_grid=cv_grid,
                 on_outcome=_show,
             )
         except harness.HarnessError as error:
@@ -168,11 +170,12 @@ def one(
     out: Path,
     budget: float = typer.Option(...),
     cores: int = typer.Option(...),
+    cv_grid: str = typer.Option("default"),
 ) -> None:
     """Run one system in this process (the harness's child)."""
     from benchmarks import systems as runners
 
-    runners.main(system, folder, out, budget, cores)
+    runners.main(system, folder, out, budget, cores, cv_grid)
 
 
 if __name__ == "__main__":

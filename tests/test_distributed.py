@@ -92,24 +92,6 @@ def test_cluster_scores_like_embedded(
 
 
 @pytest.mark.cluster
-def test_cluster_trains_a_model(cluster, credit_csv, tmp_path):
-    run_dir = tmp_path / "run"
-    cli(
-        "train",
-        str(credit_csv),
-        "--label",
-        "Status",
-        "--out",
-        str(run_dir),
-        "--master",
-        cluster.master_url,
-    )
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["rows"]["read"] == 4454
-    assert metrics["holdout"]["roc_auc"] > 0.78
-
-
-@pytest.mark.cluster
 def test_cluster_commands_start_report_and_stop(tmp_path):
     state = ["--state-dir", str(tmp_path)]
     port, web = str(free_port()), str(free_port())
@@ -124,26 +106,6 @@ def test_cluster_commands_start_report_and_stop(tmp_path):
         stopped = cli("cluster", "stop", *state)
     assert "cluster stopped" in stopped.stdout
     assert sparktrain.cluster.port_is_free(int(port))
-
-
-@pytest.mark.connect
-def test_spark_connect_reads_and_scores_a_saved_model(
-    credit_model, credit_csv, embedded_scores, tmp_path
-):
-    with LocalConnectServer(port=free_port(), log_dir=tmp_path) as server:
-        out = tmp_path / "scored"
-        cli(
-            "predict",
-            str(credit_model),
-            str(credit_csv),
-            "--out",
-            str(out),
-            "--remote",
-            server.url,
-        )
-    pd.testing.assert_frame_equal(
-        scored(out), embedded_scores, check_exact=False, rtol=1e-9
-    )
 
 
 XGBOOST_JOB = """
@@ -205,10 +167,11 @@ def test_cluster_xgboost_distributed_matches_single_node(cluster):
 @pytest.mark.cluster
 @pytest.mark.connect
 def test_lightgbm_run_trains_on_the_cluster_and_scores_through_connect(
-    cluster, credit_csv, tmp_path
+    cluster, credit_csv, credit_model, embedded_scores, tmp_path
 ):
-    """A Python learner stage inside the saved pipeline loads and scores the
-    same on the cluster and through Spark Connect."""
+    """Training runs on the cluster; a Python learner stage inside the saved
+    pipeline loads and scores the same on the cluster and through Spark
+    Connect, and a SparkML model scores there as it does embedded."""
     run_dir = tmp_path / "run"
     cli(
         "train",
@@ -238,15 +201,20 @@ def test_lightgbm_run_trains_on_the_cluster_and_scores_through_connect(
     )
     with LocalConnectServer(port=free_port(), log_dir=tmp_path) as server:
         through_connect = tmp_path / "connect"
-        cli(
-            "predict",
-            str(run_dir),
-            str(credit_csv),
-            "--out",
-            str(through_connect),
-            "--remote",
-            server.url,
-        )
+        spark_model = tmp_path / "connect-spark-model"
+        for model, out in ((run_dir, through_connect), (credit_model, spark_model)):
+            cli(
+                "predict",
+                str(model),
+                str(credit_csv),
+                "--out",
+                str(out),
+                "--remote",
+                server.url,
+            )
     expected = scored(on_cluster)
     assert len(expected) == 4454
     pd.testing.assert_frame_equal(scored(through_connect), expected)
+    pd.testing.assert_frame_equal(
+        scored(spark_model), embedded_scores, check_exact=False, rtol=1e-9
+    )
