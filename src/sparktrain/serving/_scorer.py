@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from sparktrain.errors import DataError, DataNotFoundError
+from sparktrain.errors import ConfigError, DataError, DataNotFoundError
 from sparktrain.serving._errors import ExportError, RequestError
 from sparktrain.serving._features import DATE_PARTS, STAGES, Batch, Select, Stage
 from sparktrain.serving._files import SavedStage, pipeline_stages, read_metadata
@@ -57,8 +57,9 @@ class Scorer:
     Examples
     --------
     >>> scorer = Scorer.load("runs/credit")  # doctest: +SKIP
-    >>> scorer.predict([{"Seniority": 9, "Home": "rent", ...}]).predictions
+    >>> scorer.predict([applicant]).predictions  # doctest: +SKIP
     ['good']
+    >>> scorer.predict_pandas(frame)  # doctest: +SKIP
     """
 
     def __init__(
@@ -75,6 +76,9 @@ class Scorer:
         self.schema = schema
         self.stages = stages
         self.learner = learner
+        self._classes = [
+            _decode(c, metadata["label_type"]) for c in metadata.get("classes", [])
+        ]
 
     @classmethod
     def load(cls, path: str | Path) -> Scorer:
@@ -114,14 +118,13 @@ class Scorer:
 
     @property
     def task(self) -> str:
+        """``"classification"`` or ``"regression"``."""
         return self.metadata["task"]
 
     @property
     def classes(self) -> list[Any]:
         """The classes in the label's own type, in probability order."""
-        return [
-            _decode(c, self.metadata["label_type"]) for c in self.metadata["classes"]
-        ]
+        return list(self._classes)
 
     def describe(self) -> dict[str, Any]:
         """The model and its input schema, as ``/metadata`` reports them."""
@@ -148,7 +151,7 @@ class Scorer:
         :attr:`Predictions.unseen`; ``'reject'`` raises instead.
         """
         if unseen not in UNSEEN_POLICIES:
-            raise DataError(
+            raise ConfigError(
                 f"unseen={unseen!r}; expected one of {list(UNSEEN_POLICIES)}"
             )
         if not records:
@@ -163,9 +166,8 @@ class Scorer:
         prediction, probability = self.learner.predict(batch[self.learner.features])
         if self.task == "regression":
             return Predictions(prediction.tolist(), None, [], met)
-        classes = self.classes
-        labels = [classes[int(i)] for i in prediction]
-        return Predictions(labels, probability, classes, met)
+        labels = [self._classes[int(i)] for i in prediction]
+        return Predictions(labels, probability, self.classes, met)
 
     def predict_pandas(self, frame: Any) -> Any:
         """Score a pandas DataFrame: ``prediction`` and, for classifiers, one
