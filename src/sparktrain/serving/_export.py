@@ -81,7 +81,7 @@ def _signature(scorer: Scorer) -> Any:
         ]
     )
     outputs = [ColSpec(_label_type(scorer.metadata), "prediction")]
-    if scorer.task == "classification":
+    if scorer.task == "classification" and scorer.learner.probabilistic:
         outputs += [ColSpec("double", f"probability_{c}") for c in scorer.classes]
     return ModelSignature(inputs=inputs, outputs=Schema(outputs))
 

@@ -19,18 +19,25 @@ from scipy import sparse
 
 from sparktrain.serving._errors import ExportError
 from sparktrain.serving._features import to_dense
-from sparktrain.serving._files import SavedStage, matrix, vector
+from sparktrain.serving._files import SavedStage, matrix, read_metadata, vector
 
 _CHUNK_ROWS = 2048
 Output = tuple[np.ndarray, np.ndarray | None]
 
 
 class Learner:
-    """A fitted learner; ``features`` is the column it reads."""
+    """A fitted learner; ``features`` is the column it reads, and
+    ``probabilistic`` whether a classifier gives class probabilities."""
 
     features = ""
+    probabilistic = True
 
     def predict(self, X: Any) -> Output:
+        raise NotImplementedError
+
+    def margin(self, X: Any) -> np.ndarray:
+        """The raw score of class 1 of a binary classifier (what one-vs-rest
+        compares across classes)."""
         raise NotImplementedError
 
 
@@ -50,6 +57,9 @@ class LogisticRegression(Learner):
                 "stage 'LogisticRegressionModel' has per-class thresholds set; "
                 "only the single threshold has a Spark-free scorer"
             )
+
+    def margin(self, X: Any) -> np.ndarray:
+        return (np.asarray(X @ self.coefficients.T) + self.intercepts)[:, 0]
 
     def predict(self, X: Any) -> Output:
         margins = np.asarray(X @ self.coefficients.T) + self.intercepts
@@ -188,6 +198,18 @@ class _Trees(Learner):
             return prediction, None
         return prediction, np.vstack([o[1] for o in outputs])
 
+    def margin(self, X: Any) -> np.ndarray:
+        chunks = range(0, max(X.shape[0], 1), _CHUNK_ROWS)
+        return np.concatenate(
+            [
+                self.forest.prediction[
+                    self.forest.leaves(to_dense(X[s : s + _CHUNK_ROWS]))
+                ]
+                @ self.weights
+                for s in chunks
+            ]
+        )
+
     def _dense(self, X: np.ndarray) -> Output:
         leaves = self.forest.leaves(X)
         if self.task == "regression":
@@ -268,6 +290,42 @@ def _lightgbm_booster(fitted: Any) -> Any:
     return fitted.booster_
 
 
+class OneVsRest(Learner):
+    """One binary classifier per class; the class whose classifier gives the
+    highest raw score wins. Spark gives no probabilities for it."""
+
+    probabilistic = False
+
+    def __init__(self, saved: SavedStage) -> None:
+        self.features = saved.param("featuresCol")
+        count = int(saved.metadata["numClasses"])
+        self.models = []
+        for index in range(count):
+            folder = saved.folder / f"model_{index}"
+            inner = SavedStage(folder, read_metadata(folder))
+            model = load_learner(inner)
+            if not _binary_margin(model):
+                raise ExportError(
+                    f"stage {inner.short_name!r} inside one-vs-rest has no "
+                    "Spark-free scorer; supported: GBTClassificationModel, binary "
+                    "LogisticRegressionModel"
+                )
+            self.models.append(model)
+
+    def predict(self, X: Any) -> Output:
+        raw = np.column_stack([model.margin(X) for model in self.models])
+        return raw.argmax(axis=1).astype(np.float64), None
+
+
+def _binary_margin(model: Learner) -> bool:
+    if isinstance(model, LogisticRegression):
+        return not model.multinomial
+    return isinstance(model, _Trees) and (model.kind, model.task) == (
+        "gbt",
+        "classification",
+    )
+
+
 _SPARK_LEARNERS = {
     "LogisticRegressionModel": lambda s: LogisticRegression(s),
     "LinearRegressionModel": lambda s: LinearRegression(s),
@@ -277,6 +335,7 @@ _SPARK_LEARNERS = {
     "DecisionTreeRegressionModel": lambda s: _Trees(s, "tree", "regression"),
     "RandomForestRegressionModel": lambda s: _Trees(s, "forest", "regression"),
     "GBTRegressionModel": lambda s: _Trees(s, "gbt", "regression"),
+    "OneVsRestModel": lambda s: OneVsRest(s),
 }
 SUPPORTED = [
     *_SPARK_LEARNERS,

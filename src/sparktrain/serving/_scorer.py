@@ -136,6 +136,8 @@ class Scorer:
             "label": meta["label_col"],
             "label_type": meta["label_type"],
             "classes": self.classes if self.task == "classification" else None,
+            "probabilities": self.task == "classification"
+            and self.learner.probabilistic,
             "sparktrain_version": meta.get("sparktrain_version"),
             "input_schema": [f.describe() for f in self.schema.fields],
             "ignored_fields": sorted(self.schema.ignored),
