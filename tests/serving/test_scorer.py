@@ -200,3 +200,26 @@ def test_dates_as_iso_strings(tweets_scorer, tweets_pdf):
     for bad in ("2016-13-01", "03/01/2016", 20160301, "2016-03-01T10:00:00"):
         with pytest.raises(RequestError, match="field 'day': expected a date as"):
             tweets_scorer.predict([{**record, "day": bad}])
+
+
+def test_one_vs_rest_around_an_unsupported_learner_is_named(
+    diamonds_frame, fit_and_save, tmp_path
+):
+    from pyspark.ml.classification import GBTClassifier
+
+    _, folder = fit_and_save(
+        diamonds_frame,
+        label="cut",
+        model=GBTClassifier(maxIter=5, maxDepth=3),
+        task="classification",
+        name="diamonds-gbt",
+    )
+    copy = shutil.copytree(folder, tmp_path / "edited")
+    ovr = next((copy / "model" / "pipeline" / "stages").glob("*_OneVsRestModel_*"))
+    part = next((ovr / "model_0" / "metadata").glob("part-*"))
+    metadata = json.loads(part.read_text())
+    metadata["class"] = "org.apache.spark.ml.classification.LinearSVCModel"
+    part.write_text(json.dumps(metadata))
+
+    with pytest.raises(ExportError, match="stage 'LinearSVCModel' has no Spark-free"):
+        Scorer.load(copy)
