@@ -151,19 +151,21 @@ def run_flaml(train, test, label, task, classes, budget, cores, seed):
         "fit_seconds": seconds,
         "trials": len(automl.config_history),
         "chosen": str(automl.best_estimator),
-        "curve": _flaml_curve(log, budget),
-        "curve_metric": f"FLAML validation loss ({metric})",
+        "curve": _flaml_curve(log, budget, metric),
+        "curve_metric": f"FLAML validation {metric}",
     }
 
 
-def _flaml_curve(log: Path, budget: float) -> list[list[float]]:
-    """FLAML's best validation loss so far, read back from its trial log."""
+def _flaml_curve(log: Path, budget: float, metric: str) -> list[list[float]]:
+    """FLAML's best validation score so far, read back from its trial log
+    (FLAML logs losses; for ROC AUC the loss is 1 - AUC)."""
     from flaml.automl.data import get_output_from_log
 
     times, best_losses, *_ = get_output_from_log(str(log), budget * 10)
-    curve = _Curve(higher_is_better=False)
+    auc = metric == "roc_auc"
+    curve = _Curve(higher_is_better=auc)
     for at, loss in zip(times, best_losses, strict=True):
-        curve.add(float(loss), at=float(at))
+        curve.add(1 - float(loss) if auc else float(loss), at=float(at))
     return curve.points
 
 

@@ -90,18 +90,26 @@ def test_results_are_written_as_json_and_appended_as_markdown(tmp_path):
     ours = harness.Outcome("sparktrain", **common, metrics={"rmse": 2.0, "r2": 0.5})
     peer = harness.Outcome("flaml", **common, metrics={"rmse": 2.5, "r2": 0.4})
     gone = harness.Outcome("h2o", **common, status="skipped", reason="not installed")
+    floor = harness.Outcome(
+        "lightgbm-default", **common, metrics={"rmse": 1.0, "r2": 0.9}
+    )
     markdown = tmp_path / "results.md"
 
-    path = harness.write_results([ours, peer, gone], tmp_path / "json", markdown)
+    path = harness.write_results([ours, peer, gone, floor], tmp_path / "json", markdown)
     harness.write_results([ours], tmp_path / "json", markdown)
 
     saved = json.loads(path.read_text())
-    assert [o["system"] for o in saved] == ["sparktrain", "flaml", "h2o"]
+    assert [o["system"] for o in saved] == [
+        "sparktrain",
+        "flaml",
+        "h2o",
+        "lightgbm-default",
+    ]
     assert saved[0]["metrics"] == {"rmse": 2.0, "r2": 0.5}
     text = markdown.read_text()
     assert text.count("| dataset |") == 2
     row = next(x for x in text.splitlines() if "| sparktrain |" in x)
-    assert "| 1.2500 |" in row  # best peer's RMSE over ours: 2.5 / 2.0
+    assert "| 1.2500 |" in row  # best AutoML peer's RMSE over ours: 2.5 / 2.0
     assert "| skipped: not installed |" in text
 
 
