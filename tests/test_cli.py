@@ -74,6 +74,36 @@ def test_predict_writes_parquet_by_default(spark, credit_model, credit_csv, tmp_
     assert frame["prediction"].isin(["bad", "good"]).all()
 
 
+def test_predict_writes_rejected_rows_aside_with_their_reason(
+    spark, credit_model, credit_pdf, tmp_path
+):
+    path = tmp_path / "new.csv"
+    complete = credit_pdf.dropna().head(20)
+    complete.to_csv(path, index=False)
+    lines = path.read_text().splitlines()
+    short = "good,9"
+    mistyped = lines[1].split(",")
+    mistyped[credit_pdf.columns.get_loc("Age")] = "forty"
+    path.write_text("\n".join([*lines, short, ",".join(mistyped)]) + "\n")
+    out = tmp_path / "scored.parquet"
+
+    result = run("predict", str(credit_model), str(path), "--out", str(out))
+
+    assert result.exit_code == 0, result.output
+    assert "scored 20 row(s)" in said(result)
+    assert "2 rejected row(s)" in said(result)
+    assert len(pd.read_parquet(out)) == 20
+    aside = pd.concat(
+        pd.read_csv(p) for p in (tmp_path / "scored.parquet.rejected").glob("*.csv")
+    )
+    reasons = dict(zip(aside["line"], aside["reason"], strict=True))
+    assert len(reasons) == 2
+    columns = len(credit_pdf.columns)
+    assert reasons[short] == f"2 field(s) where the header has {columns}"
+    reason = reasons[",".join(mistyped)]
+    assert reason == "values that do not parse as their column's type: Age"
+
+
 def test_malformed_rows_are_reported_and_strict_fails(spark, credit_model, tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("a,b\n1,2\n3\n4,5\n")

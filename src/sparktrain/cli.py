@@ -286,7 +286,12 @@ def predict(
     remote: Remote = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Score a table: every input column kept, the prediction added."""
+    """Score a table: every input column kept, the prediction added.
+
+    Rows of a CSV or JSON source that do not parse are written aside to
+    OUT.rejected (CSV: the raw line and the reason), so rows in = rows
+    scored + rows rejected.
+    """
     from sparktrain.io import read_table
     from sparktrain.model import flatten_for_output, load_model
     from sparktrain.session import session
@@ -297,7 +302,13 @@ def predict(
         )
     spark = session(master=master, remote=remote)
     model = load_model(model_dir, tracking_uri=tracking_uri)
-    table = read_table(data, spark=spark, format=format, strict=strict)
+    table = read_table(
+        data,
+        spark=spark,
+        format=format,
+        strict=strict,
+        column_types=model.input_types,
+    )
     _print_read_report(table.report)
 
     scored = flatten_for_output(model.transform(table.frame), model.classes)
@@ -310,6 +321,15 @@ def predict(
         f"scored {table.report.rows} row(s) into [bold]{out_path}[/]"
         + _malformed_note(table.report)
     )
+    if table.rejected is not None:
+        aside = out_path.with_name(out_path.name + ".rejected")
+        table.rejected.write.mode("overwrite").option("header", True).csv(
+            str(aside.resolve())
+        )
+        out.print(
+            f"wrote the {table.report.malformed_rows} rejected row(s), each with "
+            f"its reason, to [bold]{aside}[/]"
+        )
 
 
 @app.command()
@@ -335,7 +355,13 @@ def evaluate(
 
     spark = session(master=master, remote=remote)
     model = load_model(model_dir, tracking_uri=tracking_uri)
-    table = read_table(data, spark=spark, format=format, strict=strict)
+    table = read_table(
+        data,
+        spark=spark,
+        format=format,
+        strict=strict,
+        column_types=model.input_types,
+    )
     _print_read_report(table.report)
     label = model.metadata["label_col"]
     scored = model.transform(table.frame)

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pyspark.errors import ParseException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import DataType, StringType, StructField, StructType
 
 from sparktrain.columns import quote
 from sparktrain.errors import DataError, DataNotFoundError, MalformedRowsError
@@ -68,10 +69,15 @@ class ReadReport:
 
 @dataclass(frozen=True)
 class Table:
-    """A DataFrame of the well-formed rows and the report of how it was read."""
+    """A DataFrame of the well-formed rows and the report of how it was read.
+
+    ``rejected`` holds the malformed rows of a CSV or JSON source, when there
+    are any: each raw ``line`` with the ``reason`` it was left out.
+    """
 
     frame: DataFrame
     report: ReadReport
+    rejected: DataFrame | None = None
 
 
 def read_table(
@@ -81,6 +87,7 @@ def read_table(
     format: str | None = None,
     strict: bool = False,
     allow_empty: bool = False,
+    column_types: dict[str, str] | None = None,
 ) -> Table:
     """Read a table from a file, a folder, a glob or a packaged R dataset.
 
@@ -99,6 +106,11 @@ def read_table(
         counting and skipping malformed rows.
     allow_empty : bool
         Accept a table with no rows.
+    column_types : dict, optional
+        Spark types (``"int"``, ``"double"``, ``"date"`` …) that CSV and JSON
+        columns must parse as, instead of the inferred ones: scoring passes
+        the types a model was trained on, so a value that does not fit its
+        column makes its row malformed rather than failing the job.
 
     Returns
     -------
@@ -123,7 +135,9 @@ def read_table(
     else:
         paths = _expand(text)
         fmt = _choose_format(text, paths, format)
-        table = _read_files(spark, text, fmt, paths, strict=strict)
+        table = _read_files(
+            spark, text, fmt, paths, strict=strict, column_types=column_types or {}
+        )
 
     if table.report.rows == 0 and not allow_empty:
         raise DataError(
@@ -205,14 +219,22 @@ def _suffix(path: str) -> str:
 
 
 def _read_files(
-    spark: SparkSession, text: str, fmt: str, paths: list[str], *, strict: bool
+    spark: SparkSession,
+    text: str,
+    fmt: str,
+    paths: list[str],
+    *,
+    strict: bool,
+    column_types: dict[str, str],
 ) -> Table:
     reader_paths = paths if glob.has_magic(text) else [_absolute(text)]
     if fmt in ("parquet", "orc"):
         frame = spark.read.format(fmt).load(reader_paths)
         report = ReadReport(source=text, format=fmt, rows=frame.count())
         return Table(frame, report)
-    return _read_text_format(spark, text, fmt, reader_paths, strict=strict)
+    return _read_text_format(
+        spark, text, fmt, reader_paths, strict=strict, column_types=column_types
+    )
 
 
 def _text_reader(spark: SparkSession, fmt: str, text: str):
@@ -225,11 +247,21 @@ def _text_reader(spark: SparkSession, fmt: str, text: str):
 
 
 def _read_text_format(
-    spark: SparkSession, text: str, fmt: str, paths: list[str], *, strict: bool
+    spark: SparkSession,
+    text: str,
+    fmt: str,
+    paths: list[str],
+    *,
+    strict: bool,
+    column_types: dict[str, str],
 ) -> Table:
     """CSV and JSON: infer the schema, then re-read counting rows that break it."""
     inferred = _text_reader(spark, fmt, text).option("inferSchema", True).load(paths)
-    fields = [f for f in inferred.schema.fields if f.name not in ("_corrupt_record",)]
+    fields = [
+        _expected(f, column_types.get(f.name))
+        for f in inferred.schema.fields
+        if f.name != "_corrupt_record"
+    ]
     schema = StructType([*fields, StructField(_CORRUPT, StringType())])
 
     parsed = (
@@ -263,7 +295,40 @@ def _read_text_format(
         .load(paths)
     )
     report = ReadReport(text, fmt, total - bad, bad, examples)
-    return Table(frame, report)
+    rejected = _rejected(parsed, fields, fmt, text) if bad else None
+    return Table(frame, report, rejected)
+
+
+def _expected(inferred: StructField, type_name: str | None) -> StructField:
+    """The field as the caller expects it; vectors and other types a text
+    file cannot hold keep their inferred type (scoring then says why)."""
+    if not type_name or type_name == inferred.dataType.simpleString():
+        return inferred
+    try:
+        return StructField(inferred.name, DataType.fromDDL(type_name))
+    except (ParseException, ValueError):
+        return inferred
+
+
+def _rejected(parsed: DataFrame, fields: list, fmt: str, text: str) -> DataFrame:
+    """The malformed rows, each raw line with why it was left out."""
+    line = F.col(_CORRUPT)
+    unparsed = F.concat_ws(
+        ", ", *[F.when(F.col(quote(f.name)).isNull(), F.lit(f.name)) for f in fields]
+    )
+    why = F.concat(F.lit("values that do not parse as their column's type: "), unparsed)
+    if fmt == "csv":
+        sep = "\t" if _suffix(text) == ".tsv" else ","
+        count = F.size(F.split(line, sep if sep == "," else "\t"))
+        why = F.when(
+            count != len(fields),
+            F.format_string(f"%d field(s) where the header has {len(fields)}", count),
+        ).otherwise(why)
+    # Reading the parsed columns (in the reason) keeps Spark from refusing a
+    # query on the corrupt-record column alone.
+    return parsed.where(line.isNotNull()).select(
+        line.alias("line"), why.alias("reason")
+    )
 
 
 def _count_malformed(parsed: DataFrame, names: list[str]) -> tuple[int, int, list[str]]:

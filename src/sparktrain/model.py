@@ -34,6 +34,16 @@ class SavedModel:
     def classes(self) -> list[str]:
         return list(self.metadata.get("classes", []))
 
+    @property
+    def input_types(self) -> dict[str, str]:
+        """The Spark type each input column had in training (for reading new
+        CSV/JSON tables the same way)."""
+        return {
+            c["name"]: c["spark_type"]
+            for c in self.metadata.get("columns", [])
+            if c["name"] in self.metadata["input_columns"]
+        }
+
     def transform(self, frame: DataFrame) -> DataFrame:
         """Score ``frame``: every input column kept, ``prediction`` added.
 
