@@ -292,24 +292,15 @@ def predict(
     OUT.rejected (CSV: the raw line and the reason), so rows in = rows
     scored + rows rejected.
     """
-    from sparktrain.io import read_table
-    from sparktrain.model import flatten_for_output, load_model
-    from sparktrain.session import session
+    from sparktrain.model import flatten_for_output
 
     if out_path.exists() and not overwrite:
         raise typer.BadParameter(
             f"{out_path} exists; pass --overwrite to replace it", param_hint="--out"
         )
-    spark = session(master=master, remote=remote)
-    model = load_model(model_dir, tracking_uri=tracking_uri)
-    table = read_table(
-        data,
-        spark=spark,
-        format=format,
-        strict=strict,
-        column_types=model.input_types,
+    model, table = _model_and_table(
+        model_dir, data, format, strict, master, remote, tracking_uri
     )
-    _print_read_report(table.report)
 
     scored = flatten_for_output(model.transform(table.frame), model.classes)
     writer = scored.write.mode("overwrite" if overwrite else "error")
@@ -348,21 +339,11 @@ def evaluate(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Score a labelled table and print the model's statistics."""
-    from sparktrain.io import read_table
-    from sparktrain.model import load_model
-    from sparktrain.session import session
     from sparktrain.statistics import ComputeModelStatistics
 
-    spark = session(master=master, remote=remote)
-    model = load_model(model_dir, tracking_uri=tracking_uri)
-    table = read_table(
-        data,
-        spark=spark,
-        format=format,
-        strict=strict,
-        column_types=model.input_types,
+    model, table = _model_and_table(
+        model_dir, data, format, strict, master, remote, tracking_uri
     )
-    _print_read_report(table.report)
     label = model.metadata["label_col"]
     scored = model.transform(table.frame)
     stats = ComputeModelStatistics(labelCol=label).compute(scored)
@@ -629,6 +610,26 @@ def cluster_stop(
         out.print("cluster stopped")
     else:
         out.print("no cluster was running")
+
+
+def _model_and_table(model_dir, data, format, strict, master, remote, tracking_uri):
+    """Start Spark, load the model and read ``data`` with the column types the
+    model was trained on; report what was read."""
+    from sparktrain.io import read_table
+    from sparktrain.model import load_model
+    from sparktrain.session import session
+
+    spark = session(master=master, remote=remote)
+    model = load_model(model_dir, tracking_uri=tracking_uri)
+    table = read_table(
+        data,
+        spark=spark,
+        format=format,
+        strict=strict,
+        column_types=model.input_types,
+    )
+    _print_read_report(table.report)
+    return model, table
 
 
 def _print_read_report(report: Any) -> None:
