@@ -4,7 +4,8 @@ nycflights13/flights (336,776 rows) is replicated with jitter on the
 numeric columns to each size and written once to Parquet. Each size then
 runs in a child process: AutoML with a fixed number of trials and a budget
 large enough never to cut them. The parent samples the child's memory: the
-Python driver process and the JVM it started, separately, since the
+Python driver process, and separately everything below it (the JVM, which
+in local mode holds the executors too, and its Python workers), since the
 question is whether the driver grows with the rows.
 """
 
@@ -102,7 +103,7 @@ def run(sizes: list[int], *, trials: int, cores: int, folder: Path) -> str:
         f"AutoML on replicated flights, {trials} trials, local[{cores}].",
         "",
         "| rows | fit s | trials | best learner | driver Python peak MiB "
-        "| JVM peak MiB |",
+        "| JVM and Python workers peak MiB |",
         "|---|---|---|---|---|---|",
     ]
     for rows in sizes:
