@@ -160,6 +160,11 @@ def test_scoring_errors_name_the_columns(spark, credit, credit_model):
         model.transform(credit.drop("Income"))
     with pytest.raises(DataError, match=r"already has column\(s\) \['prediction'\]"):
         model.transform(credit.withColumn("prediction", F.lit(1)))
+    as_text = credit.withColumn("Age", F.col("Age").cast("string"))
+    with pytest.raises(
+        DataError, match=r"column 'Age' is a string here but was \w+ in training"
+    ):
+        model.transform(as_text)
 
 
 def test_loading_something_that_is_not_a_model(tmp_path):

@@ -81,6 +81,9 @@ def test_configured_instances_and_save_load(credit, tmp_path):
     assert (
         loaded.transform(test).select("prediction", "probability").collect() == before
     )
+    as_text = test.withColumn("Income", test["Income"].cast("string"))
+    with pytest.raises(DataError, match=r"column 'Income' is a string here"):
+        loaded.transform(as_text)
 
     trainer = TrainClassifier(model=GBTClassifier(maxIter=5), labelCol="Status")
     trainer.write().overwrite().save(str(tmp_path / "t"))

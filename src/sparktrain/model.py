@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from sparktrain.columns import quote
 from sparktrain.errors import DataError, DataNotFoundError
-from sparktrain.train import score
+from sparktrain.train import score, typed_columns
 
 METADATA_FILE = "sparktrain.json"
 
@@ -50,7 +50,13 @@ class SavedModel:
         Classifiers also add ``probability``, a vector in the order of
         :attr:`classes`; predictions have the label's original type.
         """
-        return score(self.pipeline, frame, self.metadata["input_columns"], self.classes)
+        return score(
+            self.pipeline,
+            frame,
+            self.metadata["input_columns"],
+            self.classes,
+            typed_columns(self.metadata.get("columns", [])),
+        )
 
 
 def load_model(path: str | Path, *, tracking_uri: str | None = None) -> SavedModel:

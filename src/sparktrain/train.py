@@ -416,8 +416,13 @@ class TrainedModel(Model, CompositeReadable, CompositeWritable):
         return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
+        decisions = [d.as_dict() for d in self.featurizeModel.decisions]
         return score(
-            self.pipeline, dataset, self.featurizeModel.inputColumns, self.classes
+            self.pipeline,
+            dataset,
+            self.featurizeModel.inputColumns,
+            self.classes,
+            typed_columns(decisions),
         )
 
     def _state(self):
@@ -437,9 +442,13 @@ def score(
     frame: DataFrame,
     input_columns: list[str],
     classes: list[str],
+    typed_columns: dict[str, str] | None = None,
 ) -> DataFrame:
     """Check ``frame`` against a trained pipeline, then score it.
 
+    ``typed_columns`` maps the columns trained as numbers, booleans or dates
+    to their training type; arriving as strings they are refused with the
+    column named, rather than failing inside Spark on the first bad value.
     The probability column carries the class order in its metadata, which
     :class:`~sparktrain.statistics.ComputeModelStatistics` reads.
     """
@@ -449,6 +458,7 @@ def score(
             f"the table lacks column(s) {missing} that the model was trained on; "
             f"the table has: {', '.join(frame.columns)}"
         )
+    _require_types(frame, typed_columns or {})
     clashes = [c for c in OUTPUT_COLUMNS if c in frame.columns]
     if clashes:
         raise DataError(
@@ -462,6 +472,35 @@ def score(
             "probability", F.col("probability").alias("probability", metadata=meta)
         )
     return scored
+
+
+def typed_columns(decisions: list[dict[str, Any]]) -> dict[str, str]:
+    """The columns a model reads as numbers, booleans or dates, with their
+    training types (from :meth:`ColumnDecision.as_dict` records)."""
+    kinds = ("numeric", "boolean", "datetime")
+    return {
+        d["name"]: d["spark_type"]
+        for d in decisions
+        if d["kind"] in kinds and d["spark_type"] != "string"
+    }
+
+
+def _require_types(frame: DataFrame, expected: dict[str, str]) -> None:
+    strings = [
+        name
+        for name, _ in expected.items()
+        if name in frame.columns
+        and isinstance(frame.schema[name].dataType, T.StringType)
+    ]
+    if strings:
+        name = strings[0]
+        raise DataError(
+            f"column {name!r} is a string here but was {expected[name]} in "
+            f"training ({len(strings)} such column(s): {strings}); cast it, e.g. "
+            f"F.col({name!r}).cast({expected[name]!r}), or read the file with "
+            "read_table(..., column_types=...) so rows that do not parse are "
+            "set aside"
+        )
 
 
 def _fit_report(fitted: Any) -> dict[str, str]:
