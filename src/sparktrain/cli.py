@@ -292,6 +292,7 @@ def predict(
     OUT.rejected (CSV: the raw line and the reason), so rows in = rows
     scored + rows rejected.
     """
+    from sparktrain.featurize import observe_unseen
     from sparktrain.model import flatten_for_output
 
     if out_path.exists() and not overwrite:
@@ -302,7 +303,8 @@ def predict(
         model_dir, data, format, strict, master, remote, tracking_uri
     )
 
-    scored = flatten_for_output(model.transform(table.frame), model.classes)
+    watched, unseen = observe_unseen(table.frame, model.categories)
+    scored = flatten_for_output(model.transform(watched), model.classes)
     writer = scored.write.mode("overwrite" if overwrite else "error")
     if out_path.suffix.lower() == ".csv":
         writer.option("header", True).csv(str(out_path.resolve()))
@@ -312,6 +314,7 @@ def predict(
         f"scored {table.report.rows} row(s) into [bold]{out_path}[/]"
         + _malformed_note(table.report)
     )
+    _print_unseen(unseen.get if unseen is not None else {})
     if table.rejected is not None:
         aside = out_path.with_name(out_path.name + ".rejected")
         table.rejected.write.mode("overwrite").option("header", True).csv(
@@ -320,6 +323,17 @@ def predict(
         out.print(
             f"wrote the {table.report.malformed_rows} rejected row(s), each with "
             f"its reason, to [bold]{aside}[/]"
+        )
+
+
+def _print_unseen(counts: dict[str, int]) -> None:
+    found = {name: rows for name, rows in counts.items() if rows}
+    if found:
+        listed = ", ".join(f"{name} {rows}" for name, rows in found.items())
+        out.print(
+            f"[yellow]categories not seen in training[/] (row(s) per column): "
+            f"{listed}; they were scored in the slot kept for missing and "
+            "unseen values"
         )
 
 
@@ -339,13 +353,15 @@ def evaluate(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Score a labelled table and print the model's statistics."""
+    from sparktrain.featurize import observe_unseen
     from sparktrain.statistics import ComputeModelStatistics
 
     model, table = _model_and_table(
         model_dir, data, format, strict, master, remote, tracking_uri
     )
     label = model.metadata["label_col"]
-    scored = model.transform(table.frame)
+    watched, unseen = observe_unseen(table.frame, model.categories)
+    scored = model.transform(watched)
     stats = ComputeModelStatistics(labelCol=label).compute(scored)
 
     summary = RichTable(title=f"{model.task} statistics on {label!r}")
@@ -359,6 +375,7 @@ def evaluate(
     out.print(summary)
     if "confusion_matrix" in stats:
         _print_confusion(stats["classes"], stats["confusion_matrix"])
+    _print_unseen(unseen.get if unseen is not None else {})
     if json_out is not None:
         json_out.write_text(json.dumps(stats, indent=2))
 

@@ -29,7 +29,7 @@ from pyspark.ml.feature import (
 )
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasLabelCol, HasOutputCol
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 
 from sparktrain._persist import CompositeReadable, CompositeWritable
@@ -302,21 +302,30 @@ class FeaturizeModel(_FeaturizeParams, Model, CompositeReadable, CompositeWritab
         return out.withColumn(column, F.col(column).alias(column, metadata=metadata))
 
     def countUnseen(self, dataset: DataFrame) -> dict[str, int]:
-        """Rows per categorical column whose value was not seen in training."""
-        checks = {
-            name: ~F.col(quote(name)).cast("string").isin(values)
-            & F.col(quote(name)).isNotNull()
-            for name, values in self.categories.items()
-        }
+        """Rows per categorical column whose value was not seen in training,
+        counted in a pass of its own (see :meth:`observeUnseen` for none)."""
+        checks = unseen_checks(self.categories)
         if not checks:
             return {}
-        row = dataset.agg(
-            *[
-                F.sum(c.cast("long")).alias(f"c{i}")
-                for i, c in enumerate(checks.values())
-            ]
-        ).first()
-        return {name: int(row[f"c{i}"] or 0) for i, name in enumerate(checks)}
+        row = dataset.agg(*checks).first()
+        return {name: int(row[name]) for name in self.categories}
+
+    def observeUnseen(self, dataset: DataFrame) -> tuple[DataFrame, Observation | None]:
+        """``dataset`` with the unseen categories counted while the next action
+        on it (or on anything derived from it) runs, at no extra pass.
+
+        Returns the frame and an :class:`~pyspark.sql.Observation` whose
+        ``get`` gives ``{column: rows}`` once that action has finished, or
+        ``None`` when the model has no categorical columns.
+
+        Examples
+        --------
+        >>> watched, unseen = featurizer.observeUnseen(frame)  # doctest: +SKIP
+        >>> featurizer.transform(watched).write.parquet("out")  # doctest: +SKIP
+        >>> unseen.get  # doctest: +SKIP
+        {'Home': 3, 'Job': 0}
+        """
+        return observe_unseen(dataset, self.categories)
 
     def _state(self):
         extra = {
@@ -606,5 +615,36 @@ def _categories(
             for column, labels in zip(
                 stage.getInputCols(), stage.labelsArray, strict=True
             ):
-                found[origin[column]] = list(labels)
+                if column in origin:
+                    found[origin[column]] = list(labels)
     return found
+
+
+def training_categories(
+    pipeline: PipelineModel, decisions: list[ColumnDecision]
+) -> dict[str, list[str]]:
+    """Input column -> categories seen in training, for a saved native
+    pipeline whose Featurize stages were flattened into it."""
+    origin = {f"__st_cat{i}": d.name for i, d in enumerate(decisions)}
+    return _categories(pipeline, origin)
+
+
+def unseen_checks(categories: dict[str, list[str]]) -> list[Column]:
+    """One aggregate per column: rows holding a value not in its categories."""
+    checks = []
+    for name, values in categories.items():
+        column = F.col(quote(name))
+        unseen = column.isNotNull() & ~column.cast("string").isin(values)
+        checks.append(F.coalesce(F.sum(unseen.cast("long")), F.lit(0)).alias(name))
+    return checks
+
+
+def observe_unseen(
+    frame: DataFrame, categories: dict[str, list[str]]
+) -> tuple[DataFrame, Observation | None]:
+    """``frame`` counting unseen categories during its next action."""
+    checks = unseen_checks(categories)
+    if not checks:
+        return frame, None
+    observation = Observation()
+    return frame.observe(observation, *checks), observation

@@ -44,6 +44,15 @@ class SavedModel:
             if c["name"] in self.metadata["input_columns"]
         }
 
+    @property
+    def categories(self) -> dict[str, list[str]]:
+        """Input column -> the categories seen in training."""
+        from sparktrain.columns import ColumnDecision
+        from sparktrain.featurize import training_categories
+
+        decisions = [ColumnDecision(**c) for c in self.metadata.get("columns", [])]
+        return training_categories(self.pipeline, decisions)
+
     def transform(self, frame: DataFrame) -> DataFrame:
         """Score ``frame``: every input column kept, ``prediction`` added.
 
