@@ -11,8 +11,10 @@ import sys
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 import sparktrain
+from sparktrain.cli import app
 from sparktrain.cluster import LocalCluster, LocalConnectServer, free_port
 
 
@@ -49,17 +51,15 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def embedded_scores(spark, credit_model, credit_csv, tmp_path_factory):
+    """The same command on the test session's embedded local[2] Spark: in this
+    process, so it costs no second JVM start."""
     out = tmp_path_factory.mktemp("embedded") / "scored"
-    cli_result = cli(
-        "predict",
-        str(credit_model),
-        str(credit_csv),
-        "--out",
-        str(out),
-        "--master",
-        "local[2]",
+    arguments = [str(credit_model), str(credit_csv), "--out", str(out)]
+    result = CliRunner().invoke(
+        app, ["predict", *arguments, "--master", "local[2]"], catch_exceptions=False
     )
-    assert "scored 4454 row(s)" in cli_result.stdout
+    assert result.exit_code == 0, result.output
+    assert "scored 4454 row(s)" in " ".join(result.output.split())
     return scored(out)
 
 
@@ -126,7 +126,7 @@ frame = VectorAssembler(inputCols=inputs, outputCol="features").transform(
 train, test = frame.randomSplit([0.75, 0.25], seed=3)
 train = train.repartition(2).cache()
 auc = BinaryClassificationEvaluator()
-options = dict(numIterations=100, maxDepth=4, learningRate=0.1)
+options = dict(numIterations=50, maxDepth=4, learningRate=0.1)
 local = XGBoostClassifier(mode="local", **options).fit(train)
 spread = XGBoostClassifier(mode="distributed", numWorkers=2, **options).fit(train)
 lgbm = LightGBMClassifier(numIterations=20)
