@@ -1,8 +1,9 @@
 """Profiling a table and deciding what each column becomes as features.
 
-One aggregation pass measures every column (distinct values, missing values,
-and for strings their length and word count); the decisions follow from that
-profile, the column types, and the user's overrides.
+One aggregation pass measures every column (missing values, distinct values
+where a decision needs them, and for strings their length and word count);
+the decisions follow from that profile, the column types, and the user's
+overrides.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class ColumnDecision:
     spark_type: str
     kind: str
     reason: str
-    distinct: int = 0
+    distinct: int | None = 0  # None: not counted (a number with 2+ values)
     nulls: int = 0
 
     @property
@@ -111,7 +112,18 @@ def decide(
 def _profile(
     frame: DataFrame, fields: list[T.StructField]
 ) -> tuple[dict[str, dict], int]:
+    """Measure each column in one pass, and a second only where the first
+    leaves a decision open.
+
+    Distinct values are estimated (HyperLogLog, the costly part) only where a
+    decision depends on their number: strings (identifier, one-hot or high
+    cardinality) and, in the second pass, integers whose range is wide enough
+    to hold an identifier. Other columns only need to know whether they hold
+    zero, one or more values, which their minimum and maximum tell. Words are
+    counted (second pass) only in strings long enough to be free text.
+    """
     aggregates = [F.count(F.lit(1)).alias("rows")]
+    ranged = []
     for i, f in enumerate(fields):
         if isinstance(f.dataType, (*_UNSUPPORTED, VectorUDT)):
             continue
@@ -119,23 +131,59 @@ def _profile(
         missing = column.isNull()
         if isinstance(f.dataType, (T.FloatType, T.DoubleType)):
             missing = missing | F.isnan(column)
-        aggregates += [
-            F.approx_count_distinct(column).alias(f"distinct{i}"),
-            F.sum(missing.cast("long")).alias(f"nulls{i}"),
-        ]
+        aggregates.append(F.sum(missing.cast("long")).alias(f"nulls{i}"))
         if isinstance(f.dataType, T.StringType):
-            words = F.size(F.split(F.trim(column), r"\s+"))
             aggregates += [
+                F.approx_count_distinct(column).alias(f"distinct{i}"),
                 F.avg(F.length(column)).alias(f"length{i}"),
-                F.avg(F.when(column.isNotNull(), words)).alias(f"words{i}"),
             ]
+        else:
+            present = F.when(~missing, column)
+            aggregates += [
+                F.min(present).alias(f"min{i}"),
+                F.max(present).alias(f"max{i}"),
+            ]
+            ranged.append(i)
     measured = frame.agg(*aggregates).first().asDict()
-    keys = ("distinct", "nulls", "length", "words")
+    rows = int(measured["rows"])
+    for i in ranged:
+        measured[f"distinct{i}"] = _few_values(measured, i)
+    second = [
+        F.approx_count_distinct(quote(fields[i].name)).alias(f"distinct{i}")
+        for i in ranged
+        if isinstance(fields[i].dataType, _INTEGRAL)
+        and _may_be_unique(measured, i, rows)
+    ]
+    for i, f in enumerate(fields):
+        if (measured.get(f"length{i}") or 0) >= TEXT_MIN_AVERAGE_LENGTH:
+            column = F.col(quote(f.name))
+            words = F.size(F.split(F.trim(column), r"\s+"))
+            second.append(F.avg(F.when(column.isNotNull(), words)).alias(f"words{i}"))
+    if second:
+        measured.update(frame.agg(*second).first().asDict())
+    keys = ("nulls", "length", "words")
     profile = {
-        f.name: {k: measured.get(f"{k}{i}") or 0 for k in keys}
+        f.name: {
+            "distinct": measured.get(f"distinct{i}", 0),
+            **{k: measured.get(f"{k}{i}") or 0 for k in keys},
+        }
         for i, f in enumerate(fields)
     }
-    return profile, int(measured["rows"])
+    return profile, rows
+
+
+def _few_values(measured: dict, i: int) -> int | None:
+    """0 or 1 distinct values, from the minimum and maximum; None for more."""
+    low, high = measured[f"min{i}"], measured[f"max{i}"]
+    if low is None:
+        return 0
+    return 1 if low == high else None
+
+
+def _may_be_unique(measured: dict, i: int, rows: int) -> bool:
+    """Whether an integer column's range leaves room for a value per row."""
+    low, high = measured[f"min{i}"], measured[f"max{i}"]
+    return low is not None and _unique(high - low + 1, measured[f"nulls{i}"], rows)
 
 
 def _decide_one(
@@ -146,7 +194,7 @@ def _decide_one(
     max_categories: int,
 ) -> ColumnDecision:
     dtype = field.dataType
-    distinct, nulls = int(profile["distinct"]), int(profile["nulls"])
+    distinct, nulls = profile["distinct"], int(profile["nulls"])
 
     def make(kind: str, reason: str) -> ColumnDecision:
         return ColumnDecision(
@@ -173,7 +221,11 @@ def _decide_one(
         return make("excluded", "constant: a single value in every row")
     if isinstance(dtype, T.BooleanType):
         return make("boolean", "true/false as 1/0")
-    if isinstance(dtype, _INTEGRAL) and _unique(distinct, nulls, rows):
+    if (
+        isinstance(dtype, _INTEGRAL)
+        and distinct is not None
+        and _unique(distinct, nulls, rows)
+    ):
         return make("excluded", "identifier: a different integer in every row")
     if isinstance(dtype, T.NumericType):
         return make("numeric", "number; missing values imputed")

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from pyspark import keyword_only
-from pyspark.ml import Estimator, Model, Pipeline, PipelineModel
+from pyspark.ml import Estimator, Model, PipelineModel
 from pyspark.ml.feature import (
     IDF,
     FeatureHasher,
@@ -195,10 +195,13 @@ class Featurize(_FeaturizeParams, Estimator, CompositeReadable, CompositeWritabl
                 f"no column can be used as a feature ({reasons or 'none'}); "
                 "add feature columns or change columnKinds/excludeCols"
             )
-        pipeline = Pipeline(stages=plan.stages()).fit(dataset)
+        pipeline, assembled = _fit_stages(plan.stages(), dataset)
         model = FeaturizeModel()
         model._configure(self, pipeline, decisions, plan.helper_columns(), plan.origin)
-        model._name_features(dataset, plan)
+        names = _attribute_names(
+            assembled.schema[self.getOrDefault("outputCol")].metadata
+        )
+        model.featureNames, model.featureSources = plan.readable(names)
         for d in decisions:
             logger.info("column %r: %s (%s)", d.name, d.kind, d.reason)
         return model
@@ -263,13 +266,6 @@ class FeaturizeModel(_FeaturizeParams, Model, CompositeReadable, CompositeWritab
         self.decisions = decisions
         self.helperColumns = helpers
         self.categories = _categories(pipeline, origin)
-
-    def _name_features(self, dataset: DataFrame, plan: _Plan) -> None:
-        assembled = self.pipeline.transform(dataset.limit(0)).schema[
-            self.getOrDefault("outputCol")
-        ]
-        names = _attribute_names(assembled.metadata)
-        self.featureNames, self.featureSources = plan.readable(names)
 
     @property
     def inputColumns(self) -> list[str]:
@@ -578,6 +574,18 @@ def _readable(base: str, rest: str) -> str:
     if rest in ("", "_imp", "_frequency", "_target"):
         return base
     return f"{base}[{rest.lstrip('_')}]"
+
+
+def _fit_stages(stages: list, dataset: DataFrame) -> tuple[PipelineModel, DataFrame]:
+    """Fit ``stages`` in order, as ``Pipeline.fit`` does, and also return the
+    last output, whose vector metadata names the features (no second pass
+    through the stages to learn them)."""
+    fitted = []
+    for stage in stages:
+        model = stage.fit(dataset) if isinstance(stage, Estimator) else stage
+        dataset = model.transform(dataset)
+        fitted.append(model)
+    return PipelineModel(stages=fitted), dataset
 
 
 def _vector_sizes(dataset: DataFrame, decisions: list[ColumnDecision]) -> dict:

@@ -44,7 +44,8 @@ class Prepared:
 
     dataset: DataFrame
     label: str
-    labelled: DataFrame  # rows with a label, the encoded label in ``_LABEL``; cached
+    labelled: DataFrame  # rows with a label, the encoded label in ``_LABEL``;
+    # cached unless the input already is
     featurizer: FeaturizeModel
     features: DataFrame  # ``labelled`` plus the vector column ``_FEATURES``
     classes: list[str]
@@ -164,11 +165,13 @@ class _Trainer(_TrainParams, Estimator, CompositeReadable, CompositeWritable):
             logger.warning(
                 "dropped %d row(s) whose label %r is missing", dropped, label
             )
-        labelled = (
-            dataset.where(~_missing(dataset, label))
-            .withColumn(_LABEL, self._label_expression(label, classes))
-            .cache()
+        labelled = dataset.where(~_missing(dataset, label)).withColumn(
+            _LABEL, self._label_expression(label, classes)
         )
+        if not dataset.storageLevel.useMemory and not dataset.storageLevel.useDisk:
+            # Cached input is read cheaply already; anything else (a CSV, a
+            # query) would otherwise be computed again by every pass.
+            labelled = labelled.cache()
         featurizer = Featurize(
             labelCol=label,
             outputCol=_FEATURES,
