@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 
 from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from sparktrain.errors import ColumnNotFoundError, ConfigError
@@ -122,45 +121,46 @@ def _profile(
     zero, one or more values, which their minimum and maximum tell. Words are
     counted (second pass) only in strings long enough to be free text.
     """
-    aggregates = [F.count(F.lit(1)).alias("rows")]
+    # Aggregates as SQL text, sent in one call: building thousands of Column
+    # objects one py4j call at a time costs more than the pass on wide tables.
+    aggregates = ["count(1) AS rows"]
     ranged = []
     for i, f in enumerate(fields):
         if isinstance(f.dataType, (*_UNSUPPORTED, VectorUDT)):
             continue
-        column = F.col(quote(f.name))
-        missing = column.isNull()
+        column = quote(f.name)
+        missing = f"{column} IS NULL"
         if isinstance(f.dataType, (T.FloatType, T.DoubleType)):
-            missing = missing | F.isnan(column)
-        aggregates.append(F.sum(missing.cast("long")).alias(f"nulls{i}"))
+            missing = f"({missing} OR isnan({column}))"
+        aggregates.append(f"sum(CAST({missing} AS BIGINT)) AS nulls{i}")
         if isinstance(f.dataType, T.StringType):
             aggregates += [
-                F.approx_count_distinct(column).alias(f"distinct{i}"),
-                F.avg(F.length(column)).alias(f"length{i}"),
+                f"approx_count_distinct({column}) AS distinct{i}",
+                f"avg(length({column})) AS length{i}",
             ]
         else:
-            present = F.when(~missing, column)
-            aggregates += [
-                F.min(present).alias(f"min{i}"),
-                F.max(present).alias(f"max{i}"),
-            ]
+            present = f"CASE WHEN NOT {missing} THEN {column} END"
+            aggregates += [f"min({present}) AS min{i}", f"max({present}) AS max{i}"]
             ranged.append(i)
-    measured = frame.agg(*aggregates).first().asDict()
+    measured = frame.selectExpr(*aggregates).first().asDict()
     rows = int(measured["rows"])
     for i in ranged:
         measured[f"distinct{i}"] = _few_values(measured, i)
     second = [
-        F.approx_count_distinct(quote(fields[i].name)).alias(f"distinct{i}")
+        f"approx_count_distinct({quote(fields[i].name)}) AS distinct{i}"
         for i in ranged
         if isinstance(fields[i].dataType, _INTEGRAL)
         and _may_be_unique(measured, i, rows)
     ]
     for i, f in enumerate(fields):
         if (measured.get(f"length{i}") or 0) >= TEXT_MIN_AVERAGE_LENGTH:
-            column = F.col(quote(f.name))
-            words = F.size(F.split(F.trim(column), r"\s+"))
-            second.append(F.avg(F.when(column.isNotNull(), words)).alias(f"words{i}"))
+            column = quote(f.name)
+            words = rf"size(split(trim({column}), '\\s+'))"
+            second.append(
+                f"avg(CASE WHEN {column} IS NOT NULL THEN {words} END) AS words{i}"
+            )
     if second:
-        measured.update(frame.agg(*second).first().asDict())
+        measured.update(frame.selectExpr(*second).first().asDict())
     keys = ("nulls", "length", "words")
     profile = {
         f.name: {
