@@ -1,5 +1,5 @@
-"""Export a model folder: the native Spark pipeline, or an MLflow pyfunc
-model that scores with the Spark-free :class:`Scorer`."""
+"""Export a model folder: the native Spark pipeline, an MLflow pyfunc model
+that scores with the Spark-free :class:`Scorer`, or an ONNX graph."""
 
 from __future__ import annotations
 
@@ -30,23 +30,24 @@ def export_model(folder: str | Path, out: str | Path, *, format: str) -> Path:
     ``format='spark'`` copies the native ``PipelineModel`` (load it with
     ``PipelineModel.load(out)``); ``'mlflow'`` writes an MLflow pyfunc
     model (``mlflow.pyfunc.load_model(out).predict(frame)``) that scores
-    without Spark. ONNX is not supported yet.
+    without Spark; ``'onnx'`` writes the single file ``out``, an ONNX graph
+    with one input per raw column and the outputs ``label`` and, for
+    classifiers, ``probabilities`` (see :mod:`sparktrain.serving._onnx` for
+    what it covers; anything else raises :class:`ExportError`).
     """
     if format not in FORMATS:
         raise ExportError(f"format={format!r}; expected one of {list(FORMATS)}")
-    if format == "onnx":
-        raise ExportError(
-            "format 'onnx' is not supported yet; export with --format mlflow (a "
-            "Spark-free pyfunc model) or --format spark (the native pipeline)"
-        )
     model = _model_folder(folder)
     target = Path(out)
     if target.exists():
-        raise ExportError(f"{str(out)!r} exists; choose a new folder to export to")
+        kind = "file" if format == "onnx" else "folder"
+        raise ExportError(f"{str(out)!r} exists; choose a new {kind} to export to")
     if format == "spark":
         shutil.copytree(model / "model" / "pipeline", target)
-    else:
+    elif format == "mlflow":
         _export_mlflow(model, target)
+    else:
+        _export_onnx(model, target)
     logger.info("exported %s as %s to %s", model, format, target)
     return target
 
@@ -68,6 +69,14 @@ def _export_mlflow(model: Path, target: Path) -> None:
             "task": scorer.task,
         },
     )
+
+
+def _export_onnx(model: Path, target: Path) -> None:
+    from sparktrain.serving._onnx import write_onnx
+
+    scorer = Scorer.load(model)  # refuses a model with no Spark-free scorer
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_onnx(scorer, target)
 
 
 def _signature(scorer: Scorer) -> Any:
