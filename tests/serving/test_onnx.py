@@ -28,7 +28,13 @@ from sparktrain.cli import app
 from sparktrain.libraries import LightGBMClassifier
 from sparktrain.serving import ExportError
 from sparktrain.serving._export import export_model
-from sparktrain.serving._features import FeatureHasher, OneHotEncoder, Select
+from sparktrain.serving._features import (
+    FeatureHasher,
+    OneHotEncoder,
+    Select,
+    StringIndexer,
+    spark_string,
+)
 from sparktrain.serving._learners import _Forest
 from sparktrain.serving._onnx import Graph, graph_inputs, translate_stage
 from sparktrain.serving._onnx_learners import _ensemble
@@ -227,6 +233,43 @@ def test_categorical_splits_and_one_leaf_trees():
     expected = forest.prediction[forest.leaves(X)].sum(axis=1)
     assert expected.tolist() == [1.5, 10.5, 100.5, 1.5, 10.5, 100.5]
     assert got[:, 0].tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize(
+    ("spark_type", "labels", "values"),
+    [
+        ("int", ["3", "1", "20"], [3, 1, 20, 7, None]),
+        ("double", ["2.5", "1.0E10", "0.001"], [2.5, 1e10, 0.001, 2.0, None]),
+        ("boolean", ["true", "false"], [True, False, None]),
+    ],
+)
+def test_numbers_used_as_categories(spark_type, labels, values):
+    """A number or boolean column used as a category is indexed by Spark's
+    text of its values; the graph compares numbers and gets the same index."""
+    import onnx
+
+    indexer = _bare(
+        StringIndexer,
+        inputs=["n"],
+        outputs=["n_idx"],
+        indices=[{label: i for i, label in enumerate(labels)}],
+    )
+    graph = Graph(onnx)
+    columns = {"n": graph.add_input("n", strings=False)}
+    translate_stage(graph, indexer, columns)
+    graph.op("Identity", columns["n_idx"], output="index")
+    graph.add_output("index", "DOUBLE", ["N", 1])
+    session = ort.InferenceSession(
+        graph.model("index").SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    feed = np.array([np.nan if v is None else float(v) for v in values])
+
+    (got,) = session.run(None, {"n": feed.reshape(-1, 1)})
+
+    batch = {"n": [spark_string(v, spark_type) for v in values]}
+    indexer.apply(batch, len(values))
+    assert got[:, 0].tolist() == batch["n_idx"].tolist()
+    assert got[-1, 0] == len(labels)  # missing: the reserved index
 
 
 def test_infinity_is_scored_as_missing(credit_frame, fit_and_save, tmp_path):
