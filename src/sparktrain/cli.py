@@ -449,18 +449,23 @@ def serve(
 @reports_errors
 def export(
     model: Annotated[str, ModelArgument],
-    out_path: Annotated[Path, typer.Option("--out", help="New folder to write")],
+    out_path: Annotated[
+        Path, typer.Option("--out", help="New folder (spark, mlflow) or file (onnx)")
+    ],
     format: Annotated[
         str,
         typer.Option(
             "--format",
             help="spark (the native PipelineModel), mlflow (a pyfunc model that "
-            "scores without Spark) or onnx (not supported yet)",
+            "scores without Spark) or onnx (one .onnx file for onnxruntime: Spark's "
+            "own learners on number and category columns; text, hashed "
+            "categories, dates and LightGBM/XGBoost/scikit-learn models are "
+            "refused)",
         ),
     ] = "mlflow",
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Export a model as a Spark pipeline or an MLflow pyfunc model."""
+    """Export a model as a Spark pipeline, an MLflow pyfunc model or ONNX."""
     from sparktrain.serving._export import export_model
 
     folder, _ = _resolve_model(model, tracking_uri)
