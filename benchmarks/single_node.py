@@ -206,15 +206,22 @@ def collect_steps(frame, repeats: int) -> dict[str, list[float]]:
     """The steps of ``collect`` one by one, as the local fit runs them."""
     from pyspark.sql import functions as F
 
-    from sparktrain.libraries._matrix import _estimate_bytes, to_matrix, vector_width
+    from sparktrain.libraries._matrix import (
+        _estimate_bytes,
+        cached_row_count,
+        to_matrix,
+        vector_width,
+    )
 
     selected = frame.select(
         F.col("features").alias("x"), F.col("label").cast("double").alias("y")
     )
-    steps = {"count": [], "size estimate": [], "toArrow": [], "to_matrix": []}
+    steps = {"row count": [], "size estimate": [], "toArrow": [], "to_matrix": []}
     for _ in range(repeats + 1):
         marks = [time.perf_counter()]
-        rows = selected.count()
+        rows = cached_row_count(selected)
+        if rows is None:
+            rows = selected.count()
         marks.append(time.perf_counter())
         _estimate_bytes(selected, rows, True, vector_width(frame, "features"))
         marks.append(time.perf_counter())

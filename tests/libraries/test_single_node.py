@@ -31,6 +31,7 @@ from sparktrain.libraries import (
     XGBoostClassifier,
     XGBoostRegressor,
 )
+from sparktrain.libraries._matrix import cached_row_count
 
 CLASSIFIERS = {
     "lightgbm": lambda: LightGBMClassifier(numIterations=100),
@@ -199,6 +200,21 @@ def test_too_large_for_local_is_refused_with_what_to_do(credit_split, metadata):
         train = train.withColumn("features", F.col("features").alias("x", metadata={}))
     with pytest.raises(DataError, match=r"maxLocalBytes=.*sample the table"):
         LightGBMClassifier(maxLocalBytes=10_000).fit(train)
+
+
+def test_rows_of_a_loaded_cache_are_counted_without_a_job(spark):
+    frame = spark.range(0, 1000, 1, 4).withColumn("x", F.rand(1)).cache()
+    selected = frame.select(F.col("x").alias("y"))
+    assert cached_row_count(selected) is None  # nothing stored yet
+    frame.limit(3).collect()
+    assert cached_row_count(selected) is None  # only part of the cache is stored
+    frame.count()
+    tracker = spark.sparkContext.statusTracker()
+    jobs = set(tracker.getJobIdsForGroup())
+    assert cached_row_count(selected) == 1000
+    assert set(tracker.getJobIdsForGroup()) == jobs
+    assert cached_row_count(frame.where("x > 0.5")) is None  # a filter drops rows
+    frame.unpersist()
 
 
 def test_auto_mode_goes_distributed_for_xgboost_when_too_large(credit_split):

@@ -184,6 +184,11 @@ class SingleNodeEstimator(_SingleNodeParams, Estimator, MLReadable, MLWritable):
             fitted.fit(data.X, data.y, sample_weight=data.weight)
         return fitted
 
+    @classmethod
+    def _trial_cost(cls, kwargs: dict[str, Any]) -> float:
+        """A guess at a fit's relative cost, so the largest trials start first."""
+        return 1.0
+
     def _fit_distributed(self, dataset: DataFrame, reason: str) -> SingleNodeModel:
         raise ConfigError(
             f"mode='distributed' is not available for {self.library}; use "
@@ -308,11 +313,17 @@ class SingleNodeEstimator(_SingleNodeParams, Estimator, MLReadable, MLWritable):
     def _fit_in_tasks(self, context, data, trials, classes) -> list[SingleNodeModel]:
         threads = int(context.getConf().get("spark.task.cpus", "1"))
         recipes = [(type(t), t._recipe(t.getNumThreads() or threads)) for t in trials]
+        # Spark starts tasks in partition order: costly fits first, so that a
+        # core is not left with one big fit while the others sit idle.
+        jobs = sorted(
+            enumerate(recipes),
+            key=lambda job: -job[1][0]._trial_cost(job[1][1]["kwargs"]),
+        )
         shared = context.broadcast(data)
         started = time.perf_counter()
         try:
             results = (
-                context.parallelize(list(enumerate(recipes)), len(recipes))
+                context.parallelize(jobs, len(jobs))
                 .map(lambda job: _run_trial(shared, job))
                 .collect()
             )

@@ -64,6 +64,14 @@ class _LightGBMParams(_BoostingParams):
     }
 
     @classmethod
+    def _trial_cost(cls, kwargs: dict[str, Any]) -> float:
+        depth = kwargs.get("max_depth") or -1
+        leaves = kwargs.get("num_leaves") or 31
+        if depth > 0:
+            leaves = min(leaves, 2**depth)
+        return (kwargs.get("n_estimators") or 100) * leaves
+
+    @classmethod
     def _build(cls, kwargs: dict[str, Any], threads: int, seed: int) -> Any:
         lightgbm = require("lightgbm", extra="boost", purpose="LightGBM")
         estimator = (
@@ -187,6 +195,11 @@ class _XGBoostParams(_BoostingParams):
         "regLambda": "reg_lambda",
     }
     distributed = True
+
+    @classmethod
+    def _trial_cost(cls, kwargs: dict[str, Any]) -> float:
+        leaves = kwargs.get("max_leaves") or 2 ** (kwargs.get("max_depth") or 6)
+        return (kwargs.get("n_estimators") or 100) * leaves
 
     @classmethod
     def _build(cls, kwargs: dict[str, Any], threads: int, seed: int) -> Any:

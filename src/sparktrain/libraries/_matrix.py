@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from py4j.protocol import Py4JError
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from scipy import sparse
@@ -135,7 +136,9 @@ def collect(
 
     The size is estimated before anything large is collected (from the
     vectors' recorded width, else from a sample of rows), so an oversized
-    table fails in seconds with a message saying what to do.
+    table fails in seconds with a message saying what to do. The row count
+    comes from a fully loaded cache when the table is one (no Spark job), else
+    from ``count()``.
     """
     require_column(frame, features_col, role="features column")
     columns = [F.col(quote(features_col)).alias("x")]
@@ -148,7 +151,9 @@ def collect(
     selected = frame.select(*columns)
     _require_vectors(frame, features_col)
 
-    rows = selected.count()
+    rows = cached_row_count(selected)
+    if rows is None:
+        rows = selected.count()
     width = vector_width(frame, features_col)
     estimate = _estimate_bytes(selected, rows, accepts_sparse, width)
     if estimate > max_bytes:
@@ -160,6 +165,7 @@ def collect(
             "mode='distributed', or a SparkML learner such as 'gbt')"
         )
     table = selected.toArrow()
+    rows = table.num_rows
     X = to_matrix(table.column("x"), dense=None if accepts_sparse else True)
     y = table.column("y").to_numpy() if label_col else None
     w = table.column("w").to_numpy() if weight_col else None
@@ -171,6 +177,32 @@ def collect(
         _gib(TrainingSet(X, y, w, rows).nbytes),
     )
     return TrainingSet(X, y, w, rows)
+
+
+def cached_row_count(frame: DataFrame) -> int | None:
+    """The rows of a frame that only selects columns of a fully loaded cache.
+
+    Spark records the row count of a cached table once every partition is
+    stored, so it costs no job. ``None`` when the frame is not such a
+    projection, when part of the cache is not loaded (a ``show()`` fills only
+    some partitions) and on Spark Connect, whose frames have no JVM plan here.
+    """
+    jdf = getattr(frame, "_jdf", None)
+    if jdf is None:
+        return None
+    try:
+        plan = jdf.queryExecution().optimizedPlan()
+        while plan.nodeName() == "Project":
+            plan = plan.child()
+        if plan.nodeName() != "InMemoryRelation":
+            return None
+        if not plan.cacheBuilder().isCachedColumnBuffersLoaded():
+            return None
+        count = plan.stats().rowCount()
+        return int(count.get()) if count.isDefined() else None
+    except Py4JError:  # a plan shape or Spark version without these methods
+        logger.debug("no cached row count for this plan", exc_info=True)
+        return None
 
 
 def _require_vectors(frame: DataFrame, column: str) -> None:
