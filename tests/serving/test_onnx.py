@@ -7,19 +7,10 @@ import json
 import numpy as np
 import onnxruntime as ort
 import pytest
-from pyspark.ml.classification import (
-    DecisionTreeClassifier,
-    GBTClassifier,
-    LogisticRegression,
-    RandomForestClassifier,
-)
-from pyspark.ml.functions import vector_to_array
-from pyspark.ml.regression import (
-    DecisionTreeRegressor,
-    GBTRegressor,
-    LinearRegression,
-    RandomForestRegressor,
-)
+from parity_models import SPARK_CLASSIFIERS as CLASSIFIERS
+from parity_models import SPARK_REGRESSORS as REGRESSORS
+from parity_models import spark_scores
+from pyspark.ml.classification import GBTClassifier
 from pyspark.sql import functions as F
 from typer.testing import CliRunner
 
@@ -42,20 +33,6 @@ from sparktrain.serving._schema import Field, Schema
 
 PARITY_ROWS = 1000
 UNSEEN_ROWS = 10  # rows given a category training never saw
-# Few trees and iterations: the parity of the arithmetic is tested, not quality.
-# The names are test_parity's, so a run of both fits each model once.
-CLASSIFIERS = {
-    "logistic_regression": lambda: LogisticRegression(maxIter=10),
-    "decision_tree": lambda: DecisionTreeClassifier(maxDepth=5),
-    "random_forest": lambda: RandomForestClassifier(numTrees=5, maxDepth=5),
-    "gbt": lambda: GBTClassifier(maxIter=5, maxDepth=3),
-}
-REGRESSORS = {
-    "linear_regression": lambda: LinearRegression(maxIter=10),
-    "decision_tree": lambda: DecisionTreeRegressor(maxDepth=5),
-    "random_forest": lambda: RandomForestRegressor(numTrees=5, maxDepth=5),
-    "gbt": lambda: GBTRegressor(maxIter=5, maxDepth=3),
-}
 runner = CliRunner()
 
 
@@ -89,25 +66,22 @@ def _onnx_scores(folder, records, tmp_path):
 def _check_parity(spark, fitted, folder, frame, label, unseen_column, tmp_path, log):
     rows, records = _rows(spark, frame, label, unseen_column)
     assert len(records) == min(PARITY_ROWS, frame.count())
-    scored = fitted.transform(rows)
-    probabilistic = "probability" in scored.columns
-    expected = scored.select(
-        "prediction",
-        *([vector_to_array("probability").alias("p")] if probabilistic else []),
-    ).collect()
+    predictions, probabilities = spark_scores(fitted, rows)
 
     got = _onnx_scores(folder, [{**r, label: None} for r in records], tmp_path)
 
     if not fitted.classes:
-        want = np.array([r.prediction for r in expected])
+        want = np.array(predictions)
         log("max_abs_difference", float(np.abs(got["label"] - want).max()))
         np.testing.assert_allclose(got["label"], want, rtol=1e-9, atol=1e-6)
         return
-    assert got["label"].tolist() == [str(r.prediction) for r in expected]
-    if probabilistic:
-        want = np.array([r.p for r in expected])
-        log("max_abs_difference", float(np.abs(got["probabilities"] - want).max()))
-        np.testing.assert_allclose(got["probabilities"], want, rtol=0, atol=1e-6)
+    assert got["label"].tolist() == [str(p) for p in predictions]
+    if probabilities is not None:
+        difference = float(np.abs(got["probabilities"] - probabilities).max())
+        log("max_abs_difference", difference)
+        np.testing.assert_allclose(
+            got["probabilities"], probabilities, rtol=0, atol=1e-6
+        )
     else:
         assert "probabilities" not in got
 

@@ -4,19 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from pyspark.ml.classification import (
-    DecisionTreeClassifier,
-    GBTClassifier,
-    LogisticRegression,
-    RandomForestClassifier,
-)
-from pyspark.ml.functions import vector_to_array
-from pyspark.ml.regression import (
-    DecisionTreeRegressor,
-    GBTRegressor,
-    LinearRegression,
-    RandomForestRegressor,
-)
+from parity_models import SPARK_CLASSIFIERS, SPARK_REGRESSORS, spark_scores
 from pyspark.sql import functions as F
 from sklearn.ensemble import ExtraTreesClassifier
 
@@ -31,40 +19,22 @@ PARITY_ROWS = 1000
 
 # Small models: the parity of the arithmetic is what is tested, not quality.
 CLASSIFIERS = {
-    "logistic_regression": lambda: LogisticRegression(maxIter=10),
-    "decision_tree": lambda: DecisionTreeClassifier(maxDepth=5),
-    "random_forest": lambda: RandomForestClassifier(numTrees=5, maxDepth=5),
-    "gbt": lambda: GBTClassifier(maxIter=5, maxDepth=3),
+    **SPARK_CLASSIFIERS,
     "lightgbm": lambda: LightGBMClassifier(numIterations=30, numThreads=1),
     "xgboost": lambda: XGBoostClassifier(numIterations=30, numThreads=1, mode="local"),
     "extra_trees": lambda: ExtraTreesClassifier(n_estimators=20, random_state=0),
 }
 REGRESSORS = {
-    "linear_regression": lambda: LinearRegression(maxIter=10),
-    "decision_tree": lambda: DecisionTreeRegressor(maxDepth=5),
-    "random_forest": lambda: RandomForestRegressor(numTrees=5, maxDepth=5),
-    "gbt": lambda: GBTRegressor(maxIter=5, maxDepth=3),
+    **SPARK_REGRESSORS,
     "lightgbm": lambda: LightGBMRegressor(numIterations=30, numThreads=1),
 }
-
-
-def _spark_scores(model, frame):
-    scored = model.transform(frame)
-    probabilistic = "probability" in scored.columns
-    rows = scored.select(
-        "prediction",
-        *([vector_to_array("probability").alias("p")] if probabilistic else []),
-    ).collect()
-    predictions = [r["prediction"] for r in rows]
-    probabilities = np.array([r["p"] for r in rows]) if probabilistic else None
-    return predictions, probabilities
 
 
 def _check_parity(fitted, folder, frame, label):
     rows = frame.limit(PARITY_ROWS).cache()
     records = [r.asDict() for r in rows.drop(label).collect()]
     assert len(records) == PARITY_ROWS
-    expected, expected_probability = _spark_scores(fitted, rows)
+    expected, expected_probability = spark_scores(fitted, rows)
 
     served = Scorer.load(folder).predict(records)
 
