@@ -37,6 +37,24 @@ def _warm_up(session) -> None:
     sparktrain.TrainClassifier(labelCol="y", model="logistic_regression").fit(frame)
 
 
+@pytest.fixture
+def spark_job_ids(spark):
+    """A function giving the ids of the Spark jobs the session has run so far.
+
+    Spark records jobs from events delivered asynchronously, so each call
+    first waits until every event posted so far has been handled; a job that
+    just ran is then always in the set. Only recent ids are kept (the UI's
+    retention cap), so compare sets, never counts.
+    """
+    context = spark.sparkContext
+
+    def job_ids() -> set[int]:
+        context._jsc.sc().listenerBus().waitUntilEmpty()
+        return set(context.statusTracker().getJobIdsForGroup())
+
+    return job_ids
+
+
 @pytest.fixture(scope="session")
 def credit_pdf() -> pd.DataFrame:
     """modeldata/credit_data: 4,454 loan applicants, label ``Status``."""

@@ -22,7 +22,7 @@ def featurizer(credit_frame):
 
 
 def test_observed_counts_fill_during_the_callers_own_action(
-    spark, featurizer, credit_frame
+    spark_job_ids, featurizer, credit_frame
 ):
     odd = credit_frame.withColumn(
         "Home",
@@ -33,8 +33,7 @@ def test_observed_counts_fill_during_the_callers_own_action(
     expected = featurizer.countUnseen(odd)
     assert expected["Job"] == 400
     assert 0 < expected["Home"] < 400
-    tracker = spark.sparkContext.statusTracker()
-    jobs_before = set(tracker.getJobIdsForGroup())
+    jobs_before = spark_job_ids()
 
     watched, unseen = featurizer.observeUnseen(odd)
     rows = featurizer.transform(watched).select("features").collect()
@@ -43,7 +42,7 @@ def test_observed_counts_fill_during_the_callers_own_action(
     assert unseen.get == expected
     assert unseen.get["Marital"] == 0
     # the counts came with the collect: no job was added for them
-    assert len(set(tracker.getJobIdsForGroup()) - jobs_before) == 1
+    assert len(spark_job_ids() - jobs_before) == 1
 
 
 def test_a_model_without_categories_observes_nothing(spark):

@@ -202,17 +202,16 @@ def test_too_large_for_local_is_refused_with_what_to_do(credit_split, metadata):
         LightGBMClassifier(maxLocalBytes=10_000).fit(train)
 
 
-def test_rows_of_a_loaded_cache_are_counted_without_a_job(spark):
+def test_rows_of_a_loaded_cache_are_counted_without_a_job(spark, spark_job_ids):
     frame = spark.range(0, 1000, 1, 4).withColumn("x", F.rand(1)).cache()
     selected = frame.select(F.col("x").alias("y"))
     assert cached_row_count(selected) is None  # nothing stored yet
     frame.limit(3).collect()
     assert cached_row_count(selected) is None  # only part of the cache is stored
     frame.count()
-    tracker = spark.sparkContext.statusTracker()
-    jobs = set(tracker.getJobIdsForGroup())
+    jobs = spark_job_ids()
     assert cached_row_count(selected) == 1000
-    assert set(tracker.getJobIdsForGroup()) == jobs
+    assert spark_job_ids() == jobs
     assert cached_row_count(frame.where("x > 0.5")) is None  # a filter drops rows
     frame.unpersist()
 
