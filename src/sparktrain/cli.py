@@ -456,8 +456,9 @@ def export(
         str,
         typer.Option(
             "--format",
-            help="spark (the native PipelineModel), mlflow (a pyfunc model that "
-            "scores without Spark) or onnx (one .onnx file for onnxruntime: Spark's "
+            help="spark (the native PipelineModel), mlflow (an MLflow model: "
+            "a pyfunc flavour that scores without Spark, and the pipeline as its "
+            "spark flavour) or onnx (one .onnx file for onnxruntime: Spark's "
             "own learners on number and category columns; text, hashed "
             "categories, dates and LightGBM/XGBoost/scikit-learn models are "
             "refused)",
@@ -465,7 +466,7 @@ def export(
     ] = "mlflow",
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Export a model as a Spark pipeline, an MLflow pyfunc model or ONNX."""
+    """Export a model as a Spark pipeline, an MLflow model or ONNX."""
     from sparktrain.serving._export import export_model
 
     folder, _ = _resolve_model(model, tracking_uri)

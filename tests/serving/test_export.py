@@ -1,4 +1,4 @@
-"""Export to a native Spark pipeline and to an MLflow pyfunc model."""
+"""Export to a native Spark pipeline and to an MLflow model (pyfunc and spark)."""
 
 from __future__ import annotations
 
@@ -72,6 +72,26 @@ def test_mlflow_export_as_a_spark_udf(spark, credit_gbt, credit_frame, tmp_path)
         [r.p for r in expected],
         atol=1e-6,
     )
+
+
+def test_mlflow_export_has_the_spark_flavour(spark, credit_gbt, credit_frame, tmp_path):
+    import mlflow
+    from mlflow.models import Model
+
+    export_model(credit_gbt, tmp_path / "m", format="mlflow")
+    assert set(Model.load(str(tmp_path / "m")).flavors) == {
+        "python_function",
+        "spark",
+    }
+
+    pipeline = mlflow.spark.load_model(str(tmp_path / "m"))
+
+    assert isinstance(pipeline, PipelineModel)
+    rows = credit_frame.limit(50)
+    original = PipelineModel.load(str(credit_gbt / "model" / "pipeline"))
+    assert [r.prediction for r in pipeline.transform(rows).collect()] == [
+        r.prediction for r in original.transform(rows).collect()
+    ]
 
 
 def test_unknown_format(credit_gbt, tmp_path):

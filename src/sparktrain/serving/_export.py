@@ -16,6 +16,7 @@ from sparktrain.serving._scorer import Scorer, _model_folder
 logger = logging.getLogger(__name__)
 
 FORMATS = ("spark", "mlflow", "onnx")
+_SPARK_MODEL_DATA = "sparkml"  # the folder name MLflow's spark flavour uses
 _MLFLOW_TYPES = {
     "integer": "long",
     "number": "double",
@@ -28,9 +29,10 @@ def export_model(folder: str | Path, out: str | Path, *, format: str) -> Path:
     """Write the model in ``folder`` to the new folder ``out``.
 
     ``format='spark'`` copies the native ``PipelineModel`` (load it with
-    ``PipelineModel.load(out)``); ``'mlflow'`` writes an MLflow pyfunc
-    model (``mlflow.pyfunc.load_model(out).predict(frame)``) that scores
-    without Spark; ``'onnx'`` writes the single file ``out``, an ONNX graph
+    ``PipelineModel.load(out)``); ``'mlflow'`` writes an MLflow model with
+    two flavours: pyfunc (``mlflow.pyfunc.load_model(out).predict(frame)``),
+    which scores without Spark, and spark (``mlflow.spark.load_model(out)``),
+    the native pipeline; ``'onnx'`` writes the single file ``out``, an ONNX graph
     with one input per raw column and the outputs ``label`` and, for
     classifiers, ``probabilities`` (see :mod:`sparktrain.serving._onnx` for
     what it covers; anything else raises :class:`ExportError`).
@@ -69,6 +71,24 @@ def _export_mlflow(model: Path, target: Path) -> None:
             "task": scorer.task,
         },
     )
+    _add_spark_flavour(mlflow, model, target)
+
+
+def _add_spark_flavour(mlflow, model: Path, target: Path) -> None:
+    """The native pipeline beside the pyfunc, as MLflow's spark flavour lays
+    it out, so ``mlflow.spark.load_model`` returns a ``PipelineModel``."""
+    import pyspark
+
+    shutil.copytree(model / "model" / "pipeline", target / _SPARK_MODEL_DATA)
+    description = mlflow.models.Model.load(str(target))
+    description.add_flavor(
+        "spark",
+        pyspark_version=pyspark.__version__,
+        model_data=_SPARK_MODEL_DATA,
+        model_class="pyspark.ml.pipeline.PipelineModel",
+        code=None,
+    )
+    description.save(str(target / "MLmodel"))
 
 
 def _export_onnx(model: Path, target: Path) -> None:
