@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -37,22 +38,32 @@ def _warm_up(session) -> None:
     sparktrain.TrainClassifier(labelCol="y", model="logistic_regression").fit(frame)
 
 
+_job_groups = itertools.count()
+
+
 @pytest.fixture
 def spark_job_ids(spark):
-    """A function giving the ids of the Spark jobs the session has run so far.
+    """A function giving the ids of the Spark jobs this test has run so far.
 
-    Spark records jobs from events delivered asynchronously, so each call
-    first waits until every event posted so far has been handled; a job that
-    just ran is then always in the set. Only recent ids are kept (the UI's
-    retention cap), so compare sets, never counts.
+    The test's thread is put in a job group of its own (an earlier test or a
+    library may have left another group set on it). Spark records jobs from
+    events delivered asynchronously, so each call first waits until every
+    event posted so far has been handled: a job that just ran is then always
+    in the set.
     """
     context = spark.sparkContext
+    keys = ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel")
+    saved = {key: context.getLocalProperty(key) for key in keys}
+    group = f"sparktrain-test-{next(_job_groups)}"
+    context.setJobGroup(group, "jobs counted by a test")
 
     def job_ids() -> set[int]:
         context._jsc.sc().listenerBus().waitUntilEmpty()
-        return set(context.statusTracker().getJobIdsForGroup())
+        return set(context.statusTracker().getJobIdsForGroup(group))
 
-    return job_ids
+    yield job_ids
+    for key, value in saved.items():
+        context.setLocalProperty(key, value)
 
 
 @pytest.fixture(scope="session")
