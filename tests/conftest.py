@@ -28,7 +28,7 @@ def _warm_up(session) -> None:
 
     A fresh JVM loads and compiles the classes of the first queries as they
     run: on 2 cores that adds several seconds to whichever test comes first,
-    enough to use up the 20 s budget of an AutoML test before its first
+    enough to use up most of an AutoML test's budget before its first
     trial. Tests with a time budget measure sparktrain, not the JVM start.
     """
     rows = pd.DataFrame(
