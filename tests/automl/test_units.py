@@ -254,3 +254,39 @@ def test_a_budget_with_no_room_for_a_trial_says_the_minimum(tmp_path):
         ConfigError, match=r"too small to fit even one trial .* pass at least \d+ s"
     ):
         best_partial(search, "roc_auc")
+
+
+def test_a_trial_never_runs_into_the_time_kept_for_the_refit(tmp_path):
+    from sparktrain.automl.search import FINISH_SECONDS, TrialRecord
+
+    search = _search(tmp_path, {})
+    forest = {"learner": "random_forest", "scaler": "none", "params": {}}
+    # Two folds measured at 8 s: refitting on every row costs about 4 s x 1.3.
+    search.costs.add(forest, 1.0, 8.0)
+    search.records.append(TrialRecord.of(0, forest, "complete", score=0.8))
+    refit = 4.0 * 1.3
+    assert search.reserve() == pytest.approx(FINISH_SECONDS + 1.5 * refit)
+
+    linear = {"learner": "linear", "scaler": "none", "params": {}}
+    allowance = search._allowance(linear, 1.0)
+    assert allowance <= search.clock.remaining() - search.reserve() + 0.01
+    assert allowance < search.clock.remaining() - 1.5 * refit
+
+    # Two members refit side by side on two slots; four take two rounds.
+    assert search.finish_seconds([forest, forest]) == pytest.approx(
+        search.reserve()
+    )
+    assert search.finish_seconds([forest] * 4) == pytest.approx(
+        FINISH_SECONDS + 1.5 * 2 * refit
+    )
+
+
+def test_workers_are_warmed_only_where_they_do_not_slow_the_driver(monkeypatch):
+    from sparktrain.automl import runner
+
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 2)
+    assert not runner._workers_have_room("local[2]")
+    assert not runner._workers_have_room("local[*]")
+    assert runner._workers_have_room("spark://10.0.0.1:7077")
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 8)
+    assert runner._workers_have_room("local[*]")

@@ -10,10 +10,12 @@ refit the winner on every row. The result is an :class:`AutoMLModel`, a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +256,7 @@ class AutoML(_AutoMLParams, Estimator, CompositeReadable, CompositeWritable):
             return run.execute()
         except BaseException:
             run.tracker.fail()
+            run.discard_unused_storage()
             raise
 
     def _budget(self) -> float:
@@ -283,10 +286,14 @@ class _Run:
             enabled=self.get("tracking"),
         )
         self.guardrails: list[guardrails.Guardrail] = []
+        self._storage: Future | None = None
+        self._new_database: Path | None = None
+        self._study_begun = False
 
     def execute(self) -> AutoMLModel:
         label = self.get("labelCol")
         require_column(self.dataset, label, role="label column")
+        storage = self._storage = self._open_storage()
         warm_up(self.dataset.sparkSession)
         task = self._task(label)
         trainer = self._trainer(task, self.get("excludeCols"))
@@ -344,7 +351,8 @@ class _Run:
             task, self.get("learners"), self.get("excludeLearners"), _installed
         )
         targets = space.targets_for(task, data.y)
-        study = self._study(metric, task, names, sparse, targets)
+        study = self._study(storage, metric, task, names, sparse, targets)
+        self._study_begun = True
         self._save_state(task=task, metric=metric, seed=self.get("seed"))
         self.tracker.start(
             self._state().get("mlflow_run_id"),
@@ -530,7 +538,10 @@ class _Run:
 
     # -- the study and its state ------------------------------------------------
 
-    def _study(self, metric, task, names, sparse, targets):
+    def _open_storage(self) -> Future:
+        """Check the run folder, then open the study's SQLite store in the
+        background (a second or more: SQLAlchemy builds the schema) while the
+        table is featurized."""
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -542,10 +553,33 @@ class _Run:
                 f"runDir={str(self.folder)!r} already holds an AutoML run; pass "
                 "resume=True (CLI: --resume) to continue it, or choose another folder"
             )
+        if self.get("resume") and not exists:
+            raise ConfigError(
+                f"resume=True, but runDir={str(self.folder)!r} holds no AutoML run; "
+                "pass the folder of an earlier run, or resume=False to start one"
+            )
+        self._new_database = None if exists else database
+        pool = ThreadPoolExecutor(1, thread_name_prefix="optuna-storage")
+        opened = pool.submit(optuna.storages.RDBStorage, f"sqlite:///{database}")
+        pool.shutdown(wait=False)
+        return opened
+
+    def discard_unused_storage(self) -> None:
+        """Remove the study store this run created if the run failed before
+        its search began, so that the same runDir can be used again."""
+        if self._storage is None or self._study_begun or self._new_database is None:
+            return
+        with contextlib.suppress(Exception):
+            self._storage.result().engine.dispose()
+        self._new_database.unlink(missing_ok=True)
+
+    def _study(self, storage: Future, metric, task, names, sparse, targets):
+        import optuna
+
         if self.get("resume"):
-            self._check_resumable(exists, task, metric)
+            self._check_resumable(task, metric)
         study = optuna.create_study(
-            storage=f"sqlite:///{database}",
+            storage=storage.result(),
             study_name=_STUDY,
             direction="maximize" if validation.maximize(metric) else "minimize",
             sampler=optuna.samplers.TPESampler(
@@ -564,12 +598,7 @@ class _Run:
             )
         return study
 
-    def _check_resumable(self, exists: bool, task: str, metric: str) -> None:
-        if not exists:
-            raise ConfigError(
-                f"resume=True, but runDir={str(self.folder)!r} holds no AutoML run; "
-                "pass the folder of an earlier run, or resume=False to start one"
-            )
+    def _check_resumable(self, task: str, metric: str) -> None:
         state = self._state()
         for key, value in (
             ("task", task),
@@ -633,12 +662,14 @@ class _Run:
             )
             return best, blend
         by_number = {r.number: r for r in ranked}
-        cost = sum(search.refit_estimate(by_number[n].config) for n in weights)
-        if cost > self.clock.remaining() - 1.0:
+        cost = search.finish_seconds([by_number[n].config for n in weights])
+        if cost > self.clock.remaining():
             logger.info(
-                "no ensemble: refitting its %d members needs about %.1f s",
+                "no ensemble: refitting its %d members needs about %.1f s; "
+                "%.1f s are left",
                 len(weights),
                 cost,
+                self.clock.remaining(),
             )
             return best, blend
         self.ensemble_score = value

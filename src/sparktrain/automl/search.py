@@ -219,10 +219,14 @@ class Search:
     def reserve(self) -> float:
         """Seconds kept for refitting the best configuration on every row."""
         best = self.best()
-        if best is None:
-            return FINISH_SECONDS
-        refit = self.refit_estimate(best.config)
-        return FINISH_SECONDS + self.task_overhead + 1.5 * refit
+        return self.finish_seconds([] if best is None else [best.config])
+
+    def finish_seconds(self, configs: list[dict]) -> float:
+        """Seconds to refit ``configs`` on every row (as many at once as there
+        are trial slots) and to build and record the model."""
+        fits = [self.refit_estimate(config) for config in configs] or [0.0]
+        wall = max(max(fits), sum(fits) / self.parallelism)
+        return FINISH_SECONDS + self.task_overhead + 1.5 * wall
 
     def refit_estimate(self, config: dict) -> float:
         per_fold = (self.costs.estimate(config, 1.0) or 0.0) / len(self.plan.folds)
@@ -295,7 +299,9 @@ class Search:
         raise AssertionError("unreachable: the last rung returns")
 
     def _allowance(self, config: dict, share: float) -> float:
-        left = self.clock.remaining() - FINISH_SECONDS
+        # A trial never runs into the time kept for the refit: stopping it
+        # there would still leave the refit short of its reserve.
+        left = self.search_remaining()
         estimate = self.costs.estimate(config, share)
         if estimate is None:
             return left
