@@ -273,9 +273,7 @@ def test_a_trial_never_runs_into_the_time_kept_for_the_refit(tmp_path):
     assert allowance < search.clock.remaining() - 1.5 * refit
 
     # Two members refit side by side on two slots; four take two rounds.
-    assert search.finish_seconds([forest, forest]) == pytest.approx(
-        search.reserve()
-    )
+    assert search.finish_seconds([forest, forest]) == pytest.approx(search.reserve())
     assert search.finish_seconds([forest] * 4) == pytest.approx(
         FINISH_SECONDS + 1.5 * 2 * refit
     )
