@@ -59,8 +59,12 @@ def _test_score(model, test, label, metric):
 
 def test_the_budget_is_honoured(credit_run):
     model, seconds, _, _ = credit_run
-    assert seconds <= BUDGET * 1.05 + ALLOWANCE
-    assert model.summary["seconds"] <= BUDGET * 1.05
+    timeline = model.summary["timeline"]
+    assert list(timeline) == ["featurized", "searched", "refit", "finished"]
+    assert list(timeline.values()) == sorted(timeline.values())
+    assert timeline["finished"] == model.summary["seconds"]
+    assert seconds <= BUDGET * 1.05 + ALLOWANCE, timeline
+    assert model.summary["seconds"] <= BUDGET * 1.05, timeline
 
 
 def test_leaderboard_ranks_the_trials(credit_run):

@@ -236,7 +236,9 @@ def test_every_installed_peer_runs_end_to_end(tmp_path):
 
 @pytest.mark.timeout(600)
 def test_sparktrain_runs_end_to_end_within_its_budget():
-    budget = 30  # featurizing alone takes ~10 s on a busy 2-core machine
+    # A cold driver: JVM start, featurizing and the first Python worker take
+    # 20-30 s on a slow 2-core machine before the first trial ends.
+    budget = 45
     (ours,) = harness.run(
         CREDIT,
         "Status",

@@ -303,6 +303,7 @@ class _Run:
         prepared, data, order, trainer = self._guard(
             task, trainer, prepared, data, order
         )
+        self.clock.mark("featurized")
         logger.info(
             "table featurized and collected in %.1f s: %d rows x %d features",
             self.clock.elapsed(),
@@ -386,6 +387,7 @@ class _Run:
                 self.clock.remaining(),
             )
             records = search.run()
+            self.clock.mark("searched")
             logger.info(
                 "search ended %.1f s into the run with %d trial(s)",
                 self.clock.elapsed(),
@@ -393,6 +395,7 @@ class _Run:
             )
             best, blend = self._choose(search, metric, data.y[plan.validated])
             model = self._refit(runner, trainer, prepared, data, task, records, blend)
+            self.clock.mark("refit")
         finally:
             runner.close()
         summary = self._summary(
@@ -407,7 +410,9 @@ class _Run:
             },
         )
         summary["mlflow_run_id"] = self.tracker.run_id
-        summary["seconds"] = round(self.clock.elapsed(), 3)
+        self.clock.mark("finished")
+        summary["seconds"] = self.clock.marks["finished"]
+        summary["timeline"] = dict(self.clock.marks)
         model._setAutoML(summary)
         data_rows = prepared.rows
         logger.info(

@@ -44,9 +44,14 @@ class Clock:
     def __init__(self, budget: float) -> None:
         self.budget = budget
         self.started = time.monotonic()
+        #: Seconds into the run at which each named step ended.
+        self.marks: dict[str, float] = {}
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+    def mark(self, step: str) -> None:
+        self.marks[step] = round(self.elapsed(), 3)
 
     def remaining(self) -> float:
         return self.budget - self.elapsed()
