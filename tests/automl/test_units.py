@@ -3,12 +3,14 @@ guardrails, and the search loop driven by a stand-in runner."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import optuna
 import pytest
 from sklearn import metrics as M
 
-from sparktrain.automl import ensemble, guardrails, space, validation
+from sparktrain.automl import ensemble, guardrails, space, tracking, validation
 from sparktrain.automl.job import parse_budget
 from sparktrain.automl.runner import Evaluation, Payload, evaluate
 from sparktrain.automl.search import Clock, Search
@@ -288,3 +290,22 @@ def test_workers_are_warmed_only_where_they_do_not_slow_the_driver(monkeypatch):
     assert runner._workers_have_room("spark://10.0.0.1:7077")
     monkeypatch.setattr(runner.os, "cpu_count", lambda: 8)
     assert runner._workers_have_room("local[*]")
+
+
+def test_slow_tracking_does_not_hold_the_run_past_its_deadline(monkeypatch, tmp_path):
+    logged = []
+
+    def slow_finish(self, metrics, artifacts):
+        time.sleep(1.5)
+        logged.append(metrics)
+
+    monkeypatch.setattr(tracking.Tracker, "_open", lambda self, *a: "run-1")
+    monkeypatch.setattr(tracking.Tracker, "_finish", slow_finish)
+    tracker = tracking.Tracker(f"sqlite:///{tmp_path}/m.db", "x", enabled=True)
+    tracker.start(None, "run", {})
+    started = time.monotonic()
+    tracker.finish({"best": 1.0}, {}, wait=0.2)
+    assert time.monotonic() - started < 1.0
+    assert logged == []
+    tracking.flush()
+    assert logged == [{"best": 1.0}]

@@ -408,6 +408,8 @@ class _Run:
                 "guardrails.json": summary["guardrails"],
                 "best.json": summary["best"],
             },
+            # the budget's 5 % slack, less a margin for what follows
+            wait=max(1.04 * self.clock.budget - self.clock.elapsed(), 1.0),
         )
         summary["mlflow_run_id"] = self.tracker.run_id
         self.clock.mark("finished")

@@ -3,11 +3,15 @@
 The store is SQLite by default (``sqlite:///<cwd>/mlflow.db``), so
 ``mlflow ui --backend-store-uri sqlite:///mlflow.db`` opens on it. Every
 call runs on one background thread, in order: creating a new store takes
-seconds, and the search should not wait for it or for any logging.
+seconds, and the search should not wait for it or for any logging. When a
+run ends with logging still queued (a slow store), the run returns on time
+and the logging goes on; :func:`flush` waits for it, and so does Python's
+exit.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -22,6 +26,20 @@ from typing import Any
 from sparktrain._extras import require
 
 logger = logging.getLogger(__name__)
+
+#: Logging threads whose run has returned but whose queue is not yet empty.
+_unfinished: set[threading.Thread] = set()
+
+
+def flush(timeout: float | None = None) -> None:
+    """Wait until every run's MLflow logging has reached the store."""
+    for worker in list(_unfinished):
+        worker.join(timeout)
+        if not worker.is_alive():
+            _unfinished.discard(worker)
+
+
+atexit.register(flush)
 
 
 def default_uri() -> str:
@@ -124,12 +142,17 @@ class Tracker:
         status = "FAILED" if record["state"] == "failed" else "FINISHED"
         self._client.set_terminated(run.info.run_id, status=status)
 
-    def finish(self, metrics: dict[str, float], artifacts: dict[str, Any]) -> None:
-        """Log the run's results and artifacts, close it, and wait for the
-        logging to end."""
+    def finish(
+        self,
+        metrics: dict[str, float],
+        artifacts: dict[str, Any],
+        wait: float | None = None,
+    ) -> None:
+        """Log the run's results and artifacts and close it; wait up to
+        ``wait`` seconds for the logging to end, then let it go on."""
         if self.enabled:
             self._queue.put(lambda: self._finish(metrics, artifacts))
-            self._close()
+            self._close(wait)
 
     def _finish(self, metrics: dict[str, float], artifacts: dict[str, Any]) -> None:
         self._log(self.run_id, metrics=metrics)
@@ -151,10 +174,16 @@ class Tracker:
             )
             self._close()
 
-    def _close(self) -> None:
+    def _close(self, wait: float | None = None) -> None:
         if self._worker is not None:
             self._queue.put(None)
-            self._worker.join()
+            self._worker.join(wait)
+            if self._worker.is_alive():
+                logger.warning(
+                    "MLflow logging goes on in the background (%d call(s) queued)",
+                    self._queue.qsize(),
+                )
+                _unfinished.add(self._worker)
             self._worker = None
 
     def _log(self, run_id: str, *, params=None, metrics=None) -> None:
