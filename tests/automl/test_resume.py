@@ -16,7 +16,9 @@ import sparktrain
 from sparktrain.automl import AutoML
 from sparktrain.errors import ConfigError
 
-KILL_AFTER_COMPLETE = 6
+KILL_AFTER_COMPLETE = 4
+#: New trials the resumed run may add: enough to show it searches on.
+NEW_TRIALS = 4
 
 
 def _finished(database) -> dict[int, tuple]:
@@ -33,15 +35,18 @@ def _finished(database) -> dict[int, tuple]:
     }
 
 
+def _trial_count(database) -> int:
+    storage = f"sqlite:///{database}"
+    return len(optuna.load_study(study_name="automl", storage=storage).trials)
+
+
 def test_killed_run_resumes_without_rerunning_finished_trials(
     spark, credit_csv, tmp_path
 ):
     run_dir = tmp_path / "run"
     script = f"""
 import sparktrain
-import sparktrain
 from sparktrain.automl import AutoML
-from sparktrain.errors import ConfigError
 spark = sparktrain.session(master="local[2]")
 frame = sparktrain.read_table({str(credit_csv)!r}, spark=spark).frame
 run_dir = {str(run_dir)!r}
@@ -59,12 +64,14 @@ AutoML(labelCol="Status", timeBudget=600, tracking=False, runDir=run_dir).fit(fr
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
     before = _finished(database)
+    trials_at_kill = _trial_count(database)
     best_before = max(value for value, _, _ in before.values())
 
     frame = sparktrain.read_table(credit_csv, spark=spark).frame
     model = AutoML(
         labelCol="Status",
         timeBudget=25,
+        maxTrials=trials_at_kill + NEW_TRIALS,
         tracking=False,
         runDir=str(run_dir),
         resume=True,
@@ -78,6 +85,7 @@ AutoML(labelCol="Status", timeBudget=600, tracking=False, runDir=run_dir).fit(fr
     assert not repeated, f"trials {repeated} repeat a configuration already finished"
     defaults = [r for r in model.summary["leaderboard"] if r["trial"] in before]
     assert len(defaults) == len(before)
+    assert _trial_count(database) > trials_at_kill, "the resumed run added no trial"
     assert model.bestConfig["score"] >= best_before
 
 
