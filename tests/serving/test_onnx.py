@@ -10,7 +10,7 @@ import pytest
 from parity_models import SPARK_CLASSIFIERS as CLASSIFIERS
 from parity_models import SPARK_REGRESSORS as REGRESSORS
 from parity_models import spark_scores
-from pyspark.ml.classification import GBTClassifier
+from pyspark.ml.classification import GBTClassifier, LinearSVC, NaiveBayes
 from pyspark.sql import functions as F
 from typer.testing import CliRunner
 
@@ -311,6 +311,38 @@ def test_single_node_learner_is_refused(credit_frame, fit_and_save, tmp_path):
         match=r"learner 'LightGBMClassifier' \(LGBMClassifier\) has no ONNX form: "
         r"it is a single-node model .*--format mlflow",
     ):
+        export_model(folder, tmp_path / "m.onnx", format="onnx")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize(
+    ("table", "label", "model", "says"),
+    [
+        (
+            "credit_frame",
+            "Status",
+            lambda: NaiveBayes(modelType="gaussian"),
+            r"learner 'naive_bayes' \(NaiveBayes\) has no ONNX form",
+        ),
+        (  # five classes: one-vs-rest around linear SVC
+            "diamonds_frame",
+            "cut",
+            lambda: LinearSVC(maxIter=5),
+            r"learner 'linear_svc' \(LinearSVC\) has no ONNX form",
+        ),
+    ],
+)
+def test_learners_outside_the_onnx_export_are_refused(
+    request, fit_and_save, tmp_path, table, label, model, says
+):
+    _, folder = fit_and_save(
+        request.getfixturevalue(table),
+        label=label,
+        model=model(),
+        task="classification",
+        name=f"{table}-{label}-onnx-refused",
+    )
+    with pytest.raises(ExportError, match=says + ".*--format mlflow"):
         export_model(folder, tmp_path / "m.onnx", format="onnx")
     assert not (tmp_path / "m.onnx").exists()
 

@@ -5,6 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from parity_models import SPARK_CLASSIFIERS, SPARK_REGRESSORS, spark_scores
+from pyspark.ml.classification import (
+    FMClassifier,
+    LinearSVC,
+    MultilayerPerceptronClassifier,
+    NaiveBayes,
+)
+from pyspark.ml.regression import FMRegressor
 from pyspark.sql import functions as F
 from sklearn.ensemble import ExtraTreesClassifier
 
@@ -23,9 +30,14 @@ CLASSIFIERS = {
     "lightgbm": lambda: LightGBMClassifier(numIterations=30, numThreads=1),
     "xgboost": lambda: XGBoostClassifier(numIterations=30, numThreads=1, mode="local"),
     "extra_trees": lambda: ExtraTreesClassifier(n_estimators=20, random_state=0),
+    "linear_svc": lambda: LinearSVC(maxIter=10),
+    "naive_bayes": lambda: NaiveBayes(modelType="gaussian"),
+    "factorization_machines": lambda: FMClassifier(maxIter=10, stepSize=0.05),
+    "multilayer_perceptron": lambda: MultilayerPerceptronClassifier(maxIter=20),
 }
 REGRESSORS = {
     **SPARK_REGRESSORS,
+    "factorization_machines": lambda: FMRegressor(maxIter=10, stepSize=0.05),
     "lightgbm": lambda: LightGBMRegressor(numIterations=30, numThreads=1),
 }
 
@@ -76,12 +88,29 @@ def test_regressor_parity_on_credit(name, credit_frame, fit_and_save):
     _check_parity(fitted, folder, frame, "Amount")
 
 
-@pytest.mark.parametrize("name", ["gbt", "lightgbm", "logistic_regression"])
+TEXT_CLASSIFIERS = {
+    **CLASSIFIERS,
+    # term counts: what the multinomial and complement models are for
+    "naive_bayes_multinomial": lambda: NaiveBayes(modelType="multinomial"),
+    "naive_bayes_complement": lambda: NaiveBayes(modelType="complement"),
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "gbt",
+        "lightgbm",
+        "logistic_regression",
+        "naive_bayes_multinomial",
+        "naive_bayes_complement",
+    ],
+)
 def test_parity_with_text_and_categories(name, tweets_frame, fit_and_save):
     fitted, folder = fit_and_save(
         tweets_frame,
         label="source",
-        model=CLASSIFIERS[name](),
+        model=TEXT_CLASSIFIERS[name](),
         task="classification",
         name=f"tweets-{name}",
     )
@@ -94,7 +123,16 @@ def test_parity_with_text_and_categories(name, tweets_frame, fit_and_save):
 
 
 @pytest.mark.parametrize(
-    "name", ["logistic_regression", "random_forest", "lightgbm", "gbt"]
+    "name",
+    [
+        "logistic_regression",
+        "random_forest",
+        "lightgbm",
+        "gbt",
+        "naive_bayes",
+        "multilayer_perceptron",
+        "linear_svc",
+    ],
 )
 def test_multiclass_parity(name, diamonds_frame, fit_and_save):
     fitted, folder = fit_and_save(
@@ -105,7 +143,7 @@ def test_multiclass_parity(name, diamonds_frame, fit_and_save):
         name=f"diamonds-{name}",
     )
     assert len(fitted.classes) == 5
-    if name == "gbt":  # binary only: wrapped in one-vs-rest
+    if name in ("gbt", "linear_svc"):  # binary only: wrapped in one-vs-rest
         assert type(fitted.learnerModel).__name__ == "OneVsRestModel"
     _check_parity(fitted, folder, diamonds_frame, "cut")
 

@@ -8,6 +8,7 @@ import shutil
 import pytest
 from pyspark.ml.classification import NaiveBayes
 from pyspark.ml.feature import FeatureHasher, HashingTF
+from pyspark.ml.regression import IsotonicRegression
 
 import sparktrain
 from sparktrain.serving import ExportError, RequestError, Scorer
@@ -119,17 +120,32 @@ def test_pandas_frames_with_gaps(scorer, credit_pdf):
 
 def test_a_learner_without_a_scorer_is_named(credit_frame, fit_and_save):
     _, folder = fit_and_save(
-        credit_frame,
-        label="Status",
-        model=NaiveBayes(modelType="gaussian"),
-        task="classification",
-        name="credit-naive-bayes",
+        credit_frame.where("Amount IS NOT NULL"),
+        label="Amount",
+        model=IsotonicRegression(),
+        task="regression",
+        name="credit-isotonic",
     )
 
     with pytest.raises(
         ExportError,
-        match=r"stage 'NaiveBayesModel' has no Spark-free scorer; supported: .*"
-        r"LogisticRegressionModel.*'sparktrain predict'",
+        match=r"stage 'IsotonicRegressionModel' has no Spark-free scorer; "
+        r"supported: .*LogisticRegressionModel.*'sparktrain predict'",
+    ):
+        Scorer.load(folder)
+
+
+def test_per_class_thresholds_are_refused(credit_frame, fit_and_save):
+    _, folder = fit_and_save(
+        credit_frame,
+        label="Status",
+        model=NaiveBayes(modelType="gaussian", thresholds=[0.3, 0.7]),
+        task="classification",
+        name="credit-naive-bayes-thresholds",
+    )
+
+    with pytest.raises(
+        ExportError, match=r"stage 'NaiveBayesModel' has per-class thresholds set"
     ):
         Scorer.load(folder)
 
@@ -218,8 +234,32 @@ def test_one_vs_rest_around_an_unsupported_learner_is_named(
     ovr = next((copy / "model" / "pipeline" / "stages").glob("*_OneVsRestModel_*"))
     part = next((ovr / "model_0" / "metadata").glob("part-*"))
     metadata = json.loads(part.read_text())
-    metadata["class"] = "org.apache.spark.ml.classification.LinearSVCModel"
+    metadata["class"] = "org.apache.spark.ml.classification.NaiveBayesModel"
     part.write_text(json.dumps(metadata))
 
-    with pytest.raises(ExportError, match="stage 'LinearSVCModel' has no Spark-free"):
+    with pytest.raises(ExportError, match="stage 'NaiveBayesModel' inside one-vs-rest"):
+        Scorer.load(copy)
+
+
+def test_a_perceptron_whose_weights_do_not_fit_its_layers_is_refused(
+    credit_frame, fit_and_save, tmp_path
+):
+    from pyspark.ml.classification import MultilayerPerceptronClassifier
+
+    _, folder = fit_and_save(
+        credit_frame,
+        label="Status",
+        model=MultilayerPerceptronClassifier(maxIter=20),
+        task="classification",
+        name="credit-multilayer_perceptron",
+    )
+    copy = shutil.copytree(folder, tmp_path / "edited")
+    stage = next((copy / "model" / "pipeline" / "stages").glob("*Multilayer*"))
+    part = next((stage / "metadata").glob("part-*"))
+    metadata = json.loads(part.read_text())
+    layers = metadata["paramMap"]["layers"]
+    metadata["paramMap"]["layers"] = [layers[0], layers[1] + 1, *layers[2:]]
+    part.write_text(json.dumps(metadata))
+
+    with pytest.raises(ExportError, match=r"holds \d+ weights but layers=\["):
         Scorer.load(copy)

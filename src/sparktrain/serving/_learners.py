@@ -1,5 +1,6 @@
-"""Learners in NumPy: linear models and trees from their saved Spark data,
-single-node libraries (LightGBM, XGBoost, scikit-learn) from their pickled
+"""Learners in NumPy: linear models, naive Bayes, factorization machines,
+multilayer perceptrons and trees from their saved Spark data, single-node
+libraries (LightGBM, XGBoost, scikit-learn) from their pickled
 objects.
 
 ``predict`` takes the feature matrix (dense, or CSR for wide sparse rows)
@@ -9,6 +10,7 @@ regressors) and, for classifiers, the class probabilities.
 
 from __future__ import annotations
 
+import itertools
 import math
 import pickle
 from dataclasses import dataclass
@@ -59,7 +61,7 @@ class LogisticRegression(Learner):
             )
 
     def margin(self, X: Any) -> np.ndarray:
-        return (np.asarray(X @ self.coefficients.T) + self.intercepts)[:, 0]
+        return (np.asarray(X @ self.coefficients.T) + self.intercepts)[:, -1]
 
     def predict(self, X: Any) -> Output:
         margins = np.asarray(X @ self.coefficients.T) + self.intercepts
@@ -81,6 +83,145 @@ class LinearRegression(Learner):
 
     def predict(self, X: Any) -> Output:
         return np.asarray(X @ self.coefficients).ravel() + self.intercept, None
+
+
+def _refuse_thresholds(saved: SavedStage) -> None:
+    if saved.param("thresholds") is not None:
+        raise ExportError(
+            f"stage {saved.short_name!r} has per-class thresholds set; only "
+            "models without them have a Spark-free scorer"
+        )
+
+
+def _softmax(raw: np.ndarray) -> np.ndarray:
+    shifted = np.exp(raw - raw.max(axis=1, keepdims=True))
+    return shifted * (1.0 / shifted.sum(axis=1, keepdims=True))
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class LinearSVC(Learner):
+    """Class 1 when the margin is over ``threshold``; no probabilities."""
+
+    probabilistic = False
+
+    def __init__(self, saved: SavedStage) -> None:
+        self.features = saved.param("featuresCol")
+        row = saved.rows()[0]
+        self.coefficients = vector(row["coefficients"])
+        self.intercept = float(row["intercept"])
+        self.threshold = float(saved.param("threshold", 0.0))
+
+    def margin(self, X: Any) -> np.ndarray:
+        return np.asarray(X @ self.coefficients).ravel() + self.intercept
+
+    def predict(self, X: Any) -> Output:
+        return (self.margin(X) > self.threshold).astype(np.float64), None
+
+
+class NaiveBayes(Learner):
+    """Log prior plus the log likelihood of the features under each class
+    (multinomial, Bernoulli, complement or Gaussian), normalized."""
+
+    def __init__(self, saved: SavedStage) -> None:
+        _refuse_thresholds(saved)
+        self.features = saved.param("featuresCol")
+        row = saved.rows()[0]
+        self.kind = saved.param("modelType", "multinomial")
+        self.log_prior = vector(row["pi"])
+        self.theta = matrix(row["theta"])  # classes x features
+        if self.kind == "gaussian":
+            self.variance = matrix(row["sigma"])
+        elif self.kind == "bernoulli":
+            self.log_absent = np.log1p(-np.exp(self.theta))
+
+    def predict(self, X: Any) -> Output:
+        X = to_dense(X)
+        if self.kind == "gaussian":
+            raw = np.column_stack(
+                [
+                    -0.5
+                    * (
+                        ((X - self.theta[c]) ** 2 / self.variance[c]).sum(axis=1)
+                        + np.log(self.variance[c]).sum()
+                    )
+                    for c in range(len(self.log_prior))
+                ]
+            )
+            raw += self.log_prior
+        elif self.kind == "bernoulli":
+            raw = X @ (self.theta - self.log_absent).T
+            raw += self.log_prior + self.log_absent.sum(axis=1)
+        elif self.kind == "complement":
+            raw = X @ self.theta.T
+        else:
+            raw = X @ self.theta.T + self.log_prior
+        return raw.argmax(axis=1).astype(np.float64), _softmax(raw)
+
+
+class FactorizationMachine(Learner):
+    """Intercept, linear terms and pairwise interactions through the factors;
+    a classifier's probability is the sigmoid of that score."""
+
+    def __init__(self, saved: SavedStage, task: str) -> None:
+        if task == "classification":
+            _refuse_thresholds(saved)
+        self.features = saved.param("featuresCol")
+        self.task = task
+        row = saved.rows()[0]
+        self.intercept = float(row["intercept"])
+        self.linear = vector(row["linear"])
+        self.factors = matrix(row["factors"])  # features x factor size
+
+    def margin(self, X: Any) -> np.ndarray:
+        X = to_dense(X)
+        projected = X @ self.factors
+        pairs = 0.5 * (projected**2 - (X**2) @ (self.factors**2)).sum(axis=1)
+        return X @ self.linear + pairs + self.intercept
+
+    def predict(self, X: Any) -> Output:
+        score = self.margin(X)
+        if self.task == "regression":
+            return score, None
+        positive = _sigmoid(score)
+        probability = np.column_stack([1.0 - positive, positive])
+        return (score > 0).astype(np.float64), probability
+
+
+class MultilayerPerceptron(Learner):
+    """Affine layers with sigmoids between them, softmax on top. Spark keeps
+    all weights in one vector: per layer, the out x in matrix column by
+    column, then the biases."""
+
+    def __init__(self, saved: SavedStage) -> None:
+        _refuse_thresholds(saved)
+        self.features = saved.param("featuresCol")
+        weights = vector(saved.rows()[0]["weights"])
+        sizes = saved.param("layers")
+        pairs = list(itertools.pairwise(sizes))
+        needed = sum(inputs * outputs + outputs for inputs, outputs in pairs)
+        if needed != len(weights):
+            raise ExportError(
+                f"stage {saved.short_name!r} holds {len(weights)} weights but "
+                f"layers={sizes} need {needed}; the saved model is damaged"
+            )
+        self.layers = []
+        at = 0
+        for inputs, outputs in pairs:
+            layer = weights[at : at + inputs * outputs].reshape(inputs, outputs)
+            at += inputs * outputs
+            self.layers.append((layer, weights[at : at + outputs]))
+            at += outputs
+
+    def predict(self, X: Any) -> Output:
+        out = to_dense(X)
+        for index, (weights, bias) in enumerate(self.layers):
+            out = out @ weights + bias
+            if index < len(self.layers) - 1:
+                out = _sigmoid(out)
+        return out.argmax(axis=1).astype(np.float64), _softmax(out)
 
 
 @dataclass
@@ -303,27 +444,25 @@ class OneVsRest(Learner):
         for index in range(count):
             folder = saved.folder / f"model_{index}"
             inner = SavedStage(folder, read_metadata(folder))
-            model = load_learner(inner)
-            if not _binary_margin(model):
+            if inner.short_name not in _BINARY_MARGINS:
                 raise ExportError(
                     f"stage {inner.short_name!r} inside one-vs-rest has no "
-                    "Spark-free scorer; supported: GBTClassificationModel, binary "
-                    "LogisticRegressionModel"
+                    f"Spark-free scorer; supported: {', '.join(_BINARY_MARGINS)}"
                 )
-            self.models.append(model)
+            self.models.append(load_learner(inner))
 
     def predict(self, X: Any) -> Output:
         raw = np.column_stack([model.margin(X) for model in self.models])
         return raw.argmax(axis=1).astype(np.float64), None
 
 
-def _binary_margin(model: Learner) -> bool:
-    if isinstance(model, LogisticRegression):
-        return not model.multinomial
-    return isinstance(model, _Trees) and (model.kind, model.task) == (
-        "gbt",
-        "classification",
-    )
+#: Binary classifiers whose margin one-vs-rest compares across classes.
+_BINARY_MARGINS = (
+    "GBTClassificationModel",
+    "LogisticRegressionModel",
+    "LinearSVCModel",
+    "FMClassificationModel",
+)
 
 
 _SPARK_LEARNERS = {
@@ -336,6 +475,11 @@ _SPARK_LEARNERS = {
     "RandomForestRegressionModel": lambda s: _Trees(s, "forest", "regression"),
     "GBTRegressionModel": lambda s: _Trees(s, "gbt", "regression"),
     "OneVsRestModel": lambda s: OneVsRest(s),
+    "LinearSVCModel": lambda s: LinearSVC(s),
+    "NaiveBayesModel": lambda s: NaiveBayes(s),
+    "FMClassificationModel": lambda s: FactorizationMachine(s, "classification"),
+    "FMRegressionModel": lambda s: FactorizationMachine(s, "regression"),
+    "MultilayerPerceptronClassificationModel": lambda s: MultilayerPerceptron(s),
 }
 SUPPORTED = [
     *_SPARK_LEARNERS,

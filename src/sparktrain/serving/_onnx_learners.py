@@ -40,6 +40,16 @@ def translate_learner(graph: Graph, scorer: Any, features: str) -> None:
             "it is a single-node model (LightGBM, XGBoost, scikit-learn or torch) "
             f"scored from its pickled object; the ONNX export covers {_COVERED}",
         )
+    inner = learner.models if isinstance(learner, OneVsRest) else [learner]
+    if not all(
+        isinstance(m, (LinearRegression, LogisticRegression, _Trees)) for m in inner
+    ):
+        raise refusal(
+            f"learner {scorer.metadata['learner']!r} "
+            f"({', '.join(sorted({type(m).__name__ for m in inner}))})",
+            f"the ONNX export covers {_COVERED}; the Spark-free scorer "
+            "(--format mlflow) scores it",
+        )
     if scorer.task == "regression":
         value = _regression(graph, learner, features)
         graph.op("Reshape", value, graph.const([-1], "flat", np.int64), output="label")
