@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -54,6 +54,8 @@ def model_metadata(model: TrainedModel) -> dict[str, Any]:
     """What ``sparktrain.json`` records of a model: the label, the classes,
     the input columns scoring checks for, and each column's decision."""
     info = model.info
+    session = SparkSession.getActiveSession()
+    zone = session.conf.get("spark.sql.session.timeZone") if session else None
     return {
         "sparktrain_version": __version__,
         "task": info["task"],
@@ -63,6 +65,8 @@ def model_metadata(model: TrainedModel) -> dict[str, Any]:
         "classes": info["classes"],
         "input_columns": model.featurizeModel.inputColumns,
         "columns": [d.as_dict() for d in model.featurizeModel.decisions],
+        # timestamps without an offset, and their date parts, are in this zone
+        "time_zone": zone,
     }
 
 

@@ -21,6 +21,7 @@ from sparktrain.libraries import (
     XGBoostClassifier,
 )
 from sparktrain.serving import Scorer
+from sparktrain.serving._features import to_dense
 
 PARITY_ROWS = 1000
 
@@ -162,3 +163,62 @@ def test_automl_model_parity(credit_frame, tmp_path):
     )
 
     _check_parity(best, tmp_path / "auto", credit_frame, "Status")
+
+
+@pytest.fixture
+def new_york(spark):
+    """Train and score in a zone with daylight saving, so hour and day differ
+    from UTC's."""
+    zone = "spark.sql.session.timeZone"
+    before = spark.conf.get(zone)
+    spark.conf.set(zone, "America/New_York")
+    yield
+    spark.conf.set(zone, before)
+
+
+def test_timestamps_are_scored_in_the_training_time_zone(
+    credit_frame, new_york, tmp_path
+):
+    from pyspark.ml.classification import GBTClassifier
+
+    from sparktrain.run import TrainResult, save
+    from sparktrain.train import TrainClassifier
+
+    # 200 days from 2016-03-01: across the spring change of clocks, before
+    # the autumn one (whose repeated hour a time without an offset cannot name)
+    spread = (F.coalesce("Amount", F.lit(0)) * 7919 + F.col("Age") * 3607) % 17_280_000
+    frame = credit_frame.withColumn(
+        "applied", F.timestamp_seconds(F.lit(1_456_790_400) + spread)
+    )
+    fitted = TrainClassifier(
+        model=GBTClassifier(maxIter=5, maxDepth=3), labelCol="Status", seed=5
+    ).fit(frame)
+    kinds = {d.name: d.kind for d in fitted.featurizeModel.decisions}
+    assert kinds["applied"] == "datetime"
+    save(TrainResult(model=fitted, metrics={"holdout": {}}), tmp_path / "m")
+    scorer = Scorer.load(tmp_path / "m")
+    assert scorer.metadata["time_zone"] == "America/New_York"
+
+    rows = frame.limit(300).cache()
+    expected, expected_probability = spark_scores(fitted, rows)
+    featurizer = fitted.featurizeModel
+    column = featurizer.getOrDefault("outputCol")
+    spark_features = np.array(
+        [r[0].toArray() for r in featurizer.transform(rows).select(column).collect()]
+    )
+    for pattern in ("yyyy-MM-dd'T'HH:mm:ssXXX", "yyyy-MM-dd HH:mm:ss"):
+        as_text = rows.withColumn("applied", F.date_format("applied", pattern))
+        records = [r.asDict() for r in as_text.drop("Status").collect()]
+        # every feature, the timestamp's year to hour and epoch among them
+        batch = dict(scorer.schema.columns(records)[0])
+        for stage in scorer.stages:
+            stage.apply(batch, len(records))
+        np.testing.assert_allclose(
+            to_dense(batch[scorer.learner.features]), spark_features, atol=1e-9
+        )
+        served = scorer.predict(records)
+        assert served.predictions == expected, pattern
+        np.testing.assert_allclose(
+            served.probabilities, expected_probability, rtol=0, atol=1e-6
+        )
+    rows.unpersist()

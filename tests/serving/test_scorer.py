@@ -263,3 +263,49 @@ def test_a_perceptron_whose_weights_do_not_fit_its_layers_is_refused(
 
     with pytest.raises(ExportError, match=r"holds \d+ weights but layers=\["):
         Scorer.load(copy)
+
+
+def _schema(spark_type, kind, zone="Europe/Paris"):
+    from sparktrain.serving._schema import Schema
+
+    column = {"name": "when", "spark_type": spark_type, "kind": kind, "nulls": 0}
+    metadata = {"label_col": "y", "columns": [column], "time_zone": zone}
+    return Schema.from_metadata(metadata, {})
+
+
+@pytest.mark.parametrize(
+    ("spark_type", "kind", "zone", "message"),
+    [
+        ("vector", "vector", "UTC", r"column 'when' \(vector, used as vector\) has no"),
+        ("timestamp", "categorical", "UTC", r"\(timestamp, used as categorical\)"),
+        ("timestamp", "datetime", None, r"does not record the time zone"),
+    ],
+)
+def test_columns_without_a_spark_free_scorer_are_named(spark_type, kind, zone, message):
+    with pytest.raises(ExportError, match=message):
+        _schema(spark_type, kind, zone)
+
+
+@pytest.mark.parametrize(
+    ("value", "utc"),
+    [
+        ("2016-03-01T10:00:00+01:00", "2016-03-01T09:00:00"),
+        ("2016-03-01 10:00:00Z", "2016-03-01T10:00:00"),
+        ("2016-07-01 10:00:00.25", "2016-07-01T08:00:00.250000"),  # Paris, summer
+        ("2016-03-01", "2016-02-29T23:00:00"),
+    ],
+)
+def test_timestamps_without_an_offset_are_in_the_training_zone(value, utc):
+    from datetime import UTC
+
+    columns, _ = _schema("timestamp", "datetime").columns([{"when": value}])
+    (moment,) = columns["when"]
+    assert moment.astimezone(UTC).replace(tzinfo=None).isoformat() == utc
+
+
+@pytest.mark.parametrize("bad", ["2016-13-01 10:00", "01/03/2016 10:00", 1456790400])
+def test_a_bad_timestamp_names_the_field_and_the_form(bad):
+    with pytest.raises(
+        RequestError, match=r"field 'when': expected a timestamp as 'YYYY-MM-DD"
+    ):
+        _schema("timestamp", "datetime").columns([{"when": bad}])

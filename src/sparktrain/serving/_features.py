@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -69,14 +69,25 @@ class Select(Stage):
 
 
 _EPOCH = date(1970, 1, 1)
-#: Spark's date functions: ``dayofweek`` counts from Sunday = 1, ``unix_date``
-#: is days since 1970-01-01.
+
+
+def _epoch(value: date) -> float:
+    """``unix_date`` of a date (days), ``unix_seconds`` of a timestamp
+    (whole seconds, rounded down)."""
+    if isinstance(value, datetime):
+        return float(math.floor(value.timestamp()))
+    return float((value - _EPOCH).days)
+
+
+#: Spark's date functions: ``dayofweek`` counts from Sunday = 1. Timestamps
+#: arrive as aware datetimes in the training session's zone (see _schema).
 DATE_PARTS = {
     "year": lambda d: float(d.year),
     "month": lambda d: float(d.month),
     "dayofmonth": lambda d: float(d.day),
     "dayofweek": lambda d: float(d.isoweekday() % 7 + 1),
-    "epoch": lambda d: float((d - _EPOCH).days),
+    "hour": lambda d: float(d.hour),
+    "epoch": _epoch,
 }
 
 

@@ -10,11 +10,13 @@ identifiers, constants) are accepted and ignored; any other name is refused.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -26,6 +28,10 @@ _FRACTIONAL = ("float", "double")
 MAX_PROBLEMS = 50
 UNSEEN_POLICIES = ("score", "reject")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_TIMESTAMP = re.compile(
+    r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?"
+    r"([Zz]|[+-]\d{2}:\d{2})?"
+)
 
 
 @dataclass(frozen=True)
@@ -37,11 +43,13 @@ class Field:
     kind: str
     nullable: bool
     categories: tuple[str, ...] = ()
+    #: The training session's time zone, for timestamps.
+    zone: str | None = None
 
     @property
     def json_type(self) -> str:
-        if self.spark_type == "date":
-            return "date"
+        if self.spark_type in ("date", "timestamp"):
+            return self.spark_type
         if self.spark_type in _INTEGRAL:
             return "integer"
         if self.spark_type == "boolean":
@@ -81,15 +89,24 @@ class Schema:
             if column["kind"] == "excluded":
                 ignored.append(column["name"])
                 continue
-            if column["kind"] == "vector" or not _supported(column["spark_type"]):
-                # TODO(#6): timestamps need the training session's time zone
-                # for hour() and for strings without an offset; vectors need a
-                # JSON form. Until then such models score on Spark only.
+            if column["kind"] == "vector" or not _supported(column):
+                # TODO(#6): vectors need a JSON form; a timestamp used as a
+                # category needs Spark's CAST to string. Until then such
+                # models score on Spark only.
                 raise ExportError(
                     f"column {column['name']!r} ({column['spark_type']}, used as "
                     f"{column['kind']}) has no Spark-free scorer yet; numbers, "
-                    "booleans, dates, categories and text do. Score this model on "
-                    "Spark with 'sparktrain predict'"
+                    "booleans, dates, timestamps (as dates), categories and text "
+                    "do. Score this model on Spark with 'sparktrain predict'"
+                )
+            zone = metadata.get("time_zone")
+            if column["spark_type"] == "timestamp" and not zone:
+                raise ExportError(
+                    f"column {column['name']!r} is a timestamp, but the model's "
+                    "sparktrain.json does not record the time zone it was trained "
+                    "in (models saved before timestamps were scored without Spark "
+                    "do not); save the model again, or score it on Spark with "
+                    "'sparktrain predict'"
                 )
             fields.append(
                 Field(
@@ -98,6 +115,7 @@ class Schema:
                     kind=column["kind"],
                     nullable=column["nulls"] > 0,
                     categories=tuple(categories.get(column["name"], ())),
+                    zone=zone,
                 )
             )
         return cls(fields, ignored)
@@ -163,6 +181,8 @@ class Schema:
             value = value.item()
         if isinstance(value, float) and not math.isfinite(value):
             value = None  # pandas' null, and what featurization makes of NaN
+        if isinstance(value, datetime) and value != value:
+            value = None  # pandas' NaT
         if value is None:
             if field.nullable:
                 return None, None
@@ -177,6 +197,8 @@ def _checked(field: Field, value: Any) -> tuple[Any, str | None]:
     wanted = field.json_type
     if wanted == "date":
         return _date(field, value)
+    if wanted == "timestamp":
+        return _timestamp(field, value)
     if wanted == "boolean":
         ok = isinstance(value, bool)
     elif wanted == "string":
@@ -204,10 +226,31 @@ def _date(field: Field, value: Any) -> tuple[Any, str | None]:
     return None, f"expected {_expected(field)}, got {_kind(value)} {value!r}"[:300]
 
 
+def _timestamp(field: Field, value: Any) -> tuple[Any, str | None]:
+    """An aware datetime in the training zone, as Spark's CAST reads it: a
+    value without an offset is a time in that zone."""
+    moment = value if isinstance(value, datetime) else None
+    if isinstance(value, str) and _ISO_TIMESTAMP.fullmatch(value):
+        text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+        with contextlib.suppress(ValueError):
+            moment = datetime.fromisoformat(text)
+    if moment is None:
+        return None, f"expected {_expected(field)}, got {_kind(value)} {value!r}"[:300]
+    zone = ZoneInfo(field.zone)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=zone), None
+    return moment.astimezone(zone), None
+
+
 def _expected(field: Field) -> str:
     nullable = " or null" if field.nullable else ""
     if field.json_type == "date":
         return f"a date as 'YYYY-MM-DD'{nullable}"
+    if field.json_type == "timestamp":
+        return (
+            "a timestamp as 'YYYY-MM-DD HH:MM:SS' (or ISO 8601 'T'), with an "
+            f"offset such as '+01:00' or 'Z', else in {field.zone}{nullable}"
+        )
     article = "an" if field.json_type == "integer" else "a"
     return f"{article} {field.json_type}{nullable}"
 
@@ -236,6 +279,8 @@ def _base_type(spark_type: str) -> str:
     return "double" if spark_type.startswith("decimal") else spark_type
 
 
-def _supported(spark_type: str) -> bool:
-    base = _base_type(spark_type)
+def _supported(column: dict[str, Any]) -> bool:
+    base = _base_type(column["spark_type"])
+    if base == "timestamp":
+        return column["kind"] == "datetime"
     return base in (*_INTEGRAL, *_FRACTIONAL, "boolean", "string", "date")
