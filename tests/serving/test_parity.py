@@ -20,7 +20,7 @@ from sparktrain.libraries import (
     LightGBMRegressor,
     XGBoostClassifier,
 )
-from sparktrain.serving import Scorer
+from sparktrain.serving import RequestError, Scorer
 from sparktrain.serving._features import to_dense
 
 PARITY_ROWS = 1000
@@ -222,3 +222,46 @@ def test_timestamps_are_scored_in_the_training_time_zone(
             served.probabilities, expected_probability, rtol=0, atol=1e-6
         )
     rows.unpersist()
+
+
+def test_vector_columns_score_as_lists_or_spark_vectors(credit_frame, fit_and_save):
+    from pyspark.ml.feature import VectorAssembler
+
+    frame = (
+        VectorAssembler(
+            inputCols=["Time", "Age", "Expenses"],
+            outputCol="wealth",
+            handleInvalid="keep",
+        )
+        .transform(credit_frame)
+        .drop("Time", "Age", "Expenses")
+    )
+    fitted, folder = fit_and_save(
+        frame,
+        label="Status",
+        model=CLASSIFIERS["logistic_regression"](),
+        task="classification",
+        name="credit-vector",
+    )
+    kinds = {d.name: d.kind for d in fitted.featurizeModel.decisions}
+    assert kinds["wealth"] == "vector"
+    rows = frame.limit(300).cache()
+    expected, expected_probability = spark_scores(fitted, rows)
+    scorer = Scorer.load(folder)
+    records = [r.asDict() for r in rows.drop("Status").collect()]
+    as_lists = [{**r, "wealth": r["wealth"].toArray().tolist()} for r in records]
+    for sent in (records, as_lists):
+        served = scorer.predict(sent)
+        assert served.predictions == expected
+        np.testing.assert_allclose(
+            served.probabilities, expected_probability, rtol=0, atol=1e-6
+        )
+    rows.unpersist()
+
+    short = {**as_lists[0], "wealth": [1.0, 2.0]}
+    with pytest.raises(
+        RequestError, match=r"field 'wealth': a vector of 2 numbers; the model takes 3"
+    ):
+        scorer.predict([as_lists[1], short])
+    with pytest.raises(RequestError, match=r"expected a vector as a list of numbers"):
+        scorer.predict([{**as_lists[0], "wealth": ["1", "2", "3"]}])

@@ -276,7 +276,7 @@ def _schema(spark_type, kind, zone="Europe/Paris"):
 @pytest.mark.parametrize(
     ("spark_type", "kind", "zone", "message"),
     [
-        ("vector", "vector", "UTC", r"column 'when' \(vector, used as vector\) has no"),
+        ("timestamp_ntz", "datetime", "UTC", r"column 'when' \(timestamp_ntz, used"),
         ("timestamp", "categorical", "UTC", r"\(timestamp, used as categorical\)"),
         ("timestamp", "datetime", None, r"does not record the time zone"),
     ],

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from sparktrain.errors import DataError, SparktrainError
 
+#: Problems a rejected request lists at most.
+MAX_PROBLEMS = 50
+
 
 class ExportError(SparktrainError):
     """A saved model holds a stage or learner that cannot be served or exported

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from sparktrain.serving._errors import ExportError
+from sparktrain.serving._errors import MAX_PROBLEMS, ExportError, RequestError
 from sparktrain.serving._files import SavedStage, vector
 from sparktrain.serving._murmur import bucket
 
@@ -343,15 +343,33 @@ class IDF(Stage):
 
 
 class VectorSizeHint(Stage):
-    """Checks only; vector inputs are refused before any stage runs."""
+    """A vector column's rows as one matrix of the size the model was trained
+    on; a missing vector is all NaN, as the assembler keeps it."""
 
     name = "VectorSizeHint"
 
     def __init__(self, saved: SavedStage) -> None:
-        pass
+        self.column = saved.param("inputCol")
+        self.size = int(saved.param("size"))
 
     def apply(self, batch: Batch, rows: int) -> None:
-        pass
+        values = batch[self.column]
+        wrong = [
+            {
+                "row": row,
+                "field": self.column,
+                "error": f"a vector of {len(v)} numbers; the model takes {self.size}",
+            }
+            for row, v in enumerate(values)
+            if v is not None and len(v) != self.size
+        ]
+        if wrong:
+            raise RequestError(wrong[:MAX_PROBLEMS])
+        block = np.full((rows, self.size), np.nan)
+        for row, v in enumerate(values):
+            if v is not None:
+                block[row] = v
+        batch[self.column] = block
 
 
 class VectorAssembler(Stage):

@@ -47,6 +47,7 @@ _REFUSED_KINDS = {
     "with MurmurHash3, which no ONNX operator computes",
     "datetime": "a date, featurized as its parts (year, month, day, weekday, "
     "days since 1970); ONNX has no date type to take it as input",
+    "vector": "a vector column; the ONNX graph takes one value per input column",
 }
 
 

@@ -20,12 +20,11 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from sparktrain.serving._errors import ExportError, RequestError
+from sparktrain.serving._errors import MAX_PROBLEMS, ExportError, RequestError
 from sparktrain.serving._features import spark_string
 
 _INTEGRAL = ("tinyint", "smallint", "int", "bigint")
 _FRACTIONAL = ("float", "double")
-MAX_PROBLEMS = 50
 UNSEEN_POLICIES = ("score", "reject")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ISO_TIMESTAMP = re.compile(
@@ -48,7 +47,7 @@ class Field:
 
     @property
     def json_type(self) -> str:
-        if self.spark_type in ("date", "timestamp"):
+        if self.spark_type in ("date", "timestamp", "vector"):
             return self.spark_type
         if self.spark_type in _INTEGRAL:
             return "integer"
@@ -89,15 +88,14 @@ class Schema:
             if column["kind"] == "excluded":
                 ignored.append(column["name"])
                 continue
-            if column["kind"] == "vector" or not _supported(column):
-                # TODO(#6): vectors need a JSON form; a timestamp used as a
-                # category needs Spark's CAST to string. Until then such
-                # models score on Spark only.
+            if not _supported(column):
+                # A timestamp used as a category needs Spark's CAST to string;
+                # until then such models score on Spark only.
                 raise ExportError(
                     f"column {column['name']!r} ({column['spark_type']}, used as "
                     f"{column['kind']}) has no Spark-free scorer yet; numbers, "
-                    "booleans, dates, timestamps (as dates), categories and text "
-                    "do. Score this model on Spark with 'sparktrain predict'"
+                    "booleans, dates, timestamps (as dates), categories, text and "
+                    "vectors do. Score this model on Spark with 'sparktrain predict'"
                 )
             zone = metadata.get("time_zone")
             if column["spark_type"] == "timestamp" and not zone:
@@ -199,6 +197,8 @@ def _checked(field: Field, value: Any) -> tuple[Any, str | None]:
         return _date(field, value)
     if wanted == "timestamp":
         return _timestamp(field, value)
+    if wanted == "vector":
+        return _vector(field, value)
     if wanted == "boolean":
         ok = isinstance(value, bool)
     elif wanted == "string":
@@ -242,10 +242,25 @@ def _timestamp(field: Field, value: Any) -> tuple[Any, str | None]:
     return moment.astimezone(zone), None
 
 
+def _vector(field: Field, value: Any) -> tuple[Any, str | None]:
+    """A 1-D float array from a list of numbers, a NumPy array or a Spark
+    vector; its size is checked by the model's VectorSizeHint stage."""
+    if hasattr(value, "toArray"):
+        return value.toArray().astype(np.float64), None
+    if isinstance(value, (list, tuple, np.ndarray)) and all(
+        isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+        for v in value
+    ):
+        return np.asarray(value, dtype=np.float64).reshape(-1), None
+    return None, f"expected {_expected(field)}, got {_kind(value)} {value!r}"[:300]
+
+
 def _expected(field: Field) -> str:
     nullable = " or null" if field.nullable else ""
     if field.json_type == "date":
         return f"a date as 'YYYY-MM-DD'{nullable}"
+    if field.json_type == "vector":
+        return f"a vector as a list of numbers{nullable}"
     if field.json_type == "timestamp":
         return (
             "a timestamp as 'YYYY-MM-DD HH:MM:SS' (or ISO 8601 'T'), with an "
@@ -283,4 +298,6 @@ def _supported(column: dict[str, Any]) -> bool:
     base = _base_type(column["spark_type"])
     if base == "timestamp":
         return column["kind"] == "datetime"
+    if base == "vector":
+        return column["kind"] == "vector"
     return base in (*_INTEGRAL, *_FRACTIONAL, "boolean", "string", "date")
