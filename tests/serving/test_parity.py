@@ -11,13 +11,18 @@ from pyspark.ml.classification import (
     MultilayerPerceptronClassifier,
     NaiveBayes,
 )
-from pyspark.ml.regression import FMRegressor
+from pyspark.ml.regression import (
+    FMRegressor,
+    GeneralizedLinearRegression,
+    IsotonicRegression,
+)
 from pyspark.sql import functions as F
 from sklearn.ensemble import ExtraTreesClassifier
 
 from sparktrain.libraries import (
     LightGBMClassifier,
     LightGBMRegressor,
+    TorchClassifier,
     XGBoostClassifier,
 )
 from sparktrain.serving import RequestError, Scorer
@@ -35,10 +40,20 @@ CLASSIFIERS = {
     "naive_bayes": lambda: NaiveBayes(modelType="gaussian"),
     "factorization_machines": lambda: FMClassifier(maxIter=10, stepSize=0.05),
     "multilayer_perceptron": lambda: MultilayerPerceptronClassifier(maxIter=20),
+    "torch_mlp": lambda: TorchClassifier(hiddenLayers=[16], epochs=3),
 }
 REGRESSORS = {
     **SPARK_REGRESSORS,
     "factorization_machines": lambda: FMRegressor(maxIter=10, stepSize=0.05),
+    "glm_gaussian": lambda: GeneralizedLinearRegression(maxIter=10),
+    "glm_poisson": lambda: GeneralizedLinearRegression(family="poisson", maxIter=10),
+    "glm_gamma_log": lambda: GeneralizedLinearRegression(
+        family="gamma", link="log", maxIter=10
+    ),
+    "glm_tweedie": lambda: GeneralizedLinearRegression(
+        family="tweedie", variancePower=1.5, maxIter=10
+    ),
+    "isotonic_regression": lambda: IsotonicRegression(),
     "lightgbm": lambda: LightGBMRegressor(numIterations=30, numThreads=1),
 }
 

@@ -8,7 +8,6 @@ import shutil
 import pytest
 from pyspark.ml.classification import NaiveBayes
 from pyspark.ml.feature import FeatureHasher, HashingTF
-from pyspark.ml.regression import IsotonicRegression
 
 import sparktrain
 from sparktrain.serving import ExportError, RequestError, Scorer
@@ -118,21 +117,20 @@ def test_pandas_frames_with_gaps(scorer, credit_pdf):
     )
 
 
-def test_a_learner_without_a_scorer_is_named(credit_frame, fit_and_save):
-    _, folder = fit_and_save(
-        credit_frame.where("Amount IS NOT NULL"),
-        label="Amount",
-        model=IsotonicRegression(),
-        task="regression",
-        name="credit-isotonic",
-    )
+def test_a_learner_without_a_scorer_is_named(credit_gbt, tmp_path):
+    copy = shutil.copytree(credit_gbt, tmp_path / "edited")
+    stage = next((copy / "model" / "pipeline" / "stages").glob("*_GBTClassifi*"))
+    part = next((stage / "metadata").glob("part-*"))
+    metadata = json.loads(part.read_text())
+    metadata["class"] = "org.apache.spark.ml.regression.AFTSurvivalRegressionModel"
+    part.write_text(json.dumps(metadata))
 
     with pytest.raises(
         ExportError,
-        match=r"stage 'IsotonicRegressionModel' has no Spark-free scorer; "
+        match=r"stage 'AFTSurvivalRegressionModel' has no Spark-free scorer; "
         r"supported: .*LogisticRegressionModel.*'sparktrain predict'",
     ):
-        Scorer.load(folder)
+        Scorer.load(copy)
 
 
 def test_per_class_thresholds_are_refused(credit_frame, fit_and_save):

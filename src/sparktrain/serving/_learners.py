@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import sparse
+from scipy import sparse, special
 
 from sparktrain.serving._errors import ExportError
 from sparktrain.serving._features import to_dense
@@ -100,6 +100,71 @@ def _softmax(raw: np.ndarray) -> np.ndarray:
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
+
+
+#: The mean from the linear predictor, per link function of Spark's GLM.
+_INVERSE_LINKS = {
+    "identity": lambda eta: eta,
+    "log": np.exp,
+    "logit": lambda eta: 1.0 / (1.0 + np.exp(-eta)),
+    "inverse": lambda eta: 1.0 / eta,
+    "probit": special.ndtr,
+    "cloglog": lambda eta: 1.0 - np.exp(-np.exp(eta)),
+    "sqrt": lambda eta: eta * eta,
+}
+_DEFAULT_LINKS = {
+    "gaussian": "identity",
+    "binomial": "logit",
+    "poisson": "log",
+    "gamma": "inverse",
+}
+
+
+class GeneralizedLinearRegression(Learner):
+    """The family's (or the given) inverse link of the linear predictor."""
+
+    def __init__(self, saved: SavedStage) -> None:
+        if saved.param("offsetCol"):
+            raise ExportError(
+                "stage 'GeneralizedLinearRegressionModel' reads an offset column "
+                f"({saved.param('offsetCol')!r}); only models without one have "
+                "a Spark-free scorer"
+            )
+        self.features = saved.param("featuresCol")
+        row = saved.rows()[0]
+        self.coefficients = vector(row["coefficients"])
+        self.intercept = float(row["intercept"])
+        family = saved.param("family", "gaussian").lower()
+        if family == "tweedie":
+            power = saved.param("linkPower")
+            if power is None:
+                power = 1.0 - float(saved.param("variancePower", 0.0))
+            self.inverse = (
+                np.exp if power == 0 else (lambda eta: np.power(eta, 1.0 / power))
+            )
+        else:
+            link = (saved.param("link") or _DEFAULT_LINKS[family]).lower()
+            self.inverse = _INVERSE_LINKS[link]
+
+    def predict(self, X: Any) -> Output:
+        eta = np.asarray(X @ self.coefficients).ravel() + self.intercept
+        return self.inverse(eta), None
+
+
+class IsotonicRegression(Learner):
+    """Piecewise linear between the fitted boundaries of one feature, flat
+    beyond them."""
+
+    def __init__(self, saved: SavedStage) -> None:
+        self.features = saved.param("featuresCol")
+        self.index = int(saved.param("featureIndex", 0))
+        row = saved.rows()[0]
+        self.boundaries = np.asarray(row["boundaries"], dtype=np.float64)
+        self.values = np.asarray(row["predictions"], dtype=np.float64)
+
+    def predict(self, X: Any) -> Output:
+        column = to_dense(X[:, [self.index]]).ravel()
+        return np.interp(column, self.boundaries, self.values), None
 
 
 class LinearSVC(Learner):
@@ -480,6 +545,8 @@ _SPARK_LEARNERS = {
     "FMClassificationModel": lambda s: FactorizationMachine(s, "classification"),
     "FMRegressionModel": lambda s: FactorizationMachine(s, "regression"),
     "MultilayerPerceptronClassificationModel": lambda s: MultilayerPerceptron(s),
+    "GeneralizedLinearRegressionModel": lambda s: GeneralizedLinearRegression(s),
+    "IsotonicRegressionModel": lambda s: IsotonicRegression(s),
 }
 SUPPORTED = [
     *_SPARK_LEARNERS,
