@@ -9,6 +9,7 @@ naming the row and field, and the server goes on serving.
 
 from __future__ import annotations
 
+import gc
 import hmac
 import json
 import logging
@@ -180,4 +181,8 @@ def serve(
         registered=registered,
     )
     logger.info("serving %s on http://%s:%d", scorer.path, host, port)
+    # The model's objects live as long as the server: leave them out of the
+    # collector's full passes, which otherwise walk them during requests.
+    gc.collect()
+    gc.freeze()
     uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="warning")
