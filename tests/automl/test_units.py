@@ -309,3 +309,42 @@ def test_slow_tracking_does_not_hold_the_run_past_its_deadline(monkeypatch, tmp_
     assert logged == []
     tracking.flush()
     assert logged == [{"best": 1.0}]
+
+
+class _Slow:
+    """LightGBM needs 8 s (simulated) for 100 trees on every row."""
+
+    def __init__(self) -> None:
+        self.allowances: list[float] = []
+
+    def evaluate(self, config, share, allowance):
+        from sparktrain.automl.runner import TrialStopped
+
+        self.allowances.append(allowance)
+        needs = 8.0 * share * config["params"]["n_estimators"] / 100
+        if allowance < needs:
+            raise TrialStopped(f"stopped after its allowance of {allowance:.1f} s")
+        return Evaluation(score=0.9, seconds=needs, predictions=None)
+
+
+def test_a_learner_stopped_at_its_allowance_gets_more_next_time(tmp_path):
+    from sparktrain.automl.runner import TrialStopped
+
+    search = _search(tmp_path, {})
+    search.runner = slow = _Slow()
+    search.clock = Clock(60)
+    # Only a linear model measured: LightGBM's first cost is a guess from it.
+    linear = {"learner": "linear", "scaler": "none", "params": {}}
+    search.costs.add(linear, 1.0, 0.01)
+    lightgbm = {
+        "learner": "lightgbm",
+        "scaler": "none",
+        "params": {"n_estimators": 100},
+    }
+
+    with pytest.raises(TrialStopped):
+        search._run_trial(search.study.ask(), lightgbm)
+    state, *_ = search._run_trial(search.study.ask(), lightgbm)
+
+    assert state == "complete"
+    assert slow.allowances[0] < 8.0 <= slow.allowances[-1]

@@ -111,6 +111,11 @@ class Costs:
     def add(self, config: dict, share: float, seconds: float) -> None:
         self.samples[config["learner"]].append(seconds / self._work(config, share))
 
+    def measured(self, learner: str) -> bool:
+        """Whether ``learner`` has costs of its own (else they are guessed
+        from the other learners' and its relative cost)."""
+        return bool(self.samples.get(learner))
+
     def estimate(self, config: dict, share: float) -> float | None:
         """Seconds to evaluate ``config`` at ``share``; None before any data."""
         measured = self.samples.get(config["learner"])
@@ -287,8 +292,17 @@ class Search:
             allowance = self._allowance(config, share)
             if allowance <= 0:
                 raise TrialStopped("the search deadline had passed")
+            # cut by its estimate rather than by the deadline
+            estimated = allowance < self.search_remaining()
             started = time.monotonic()
-            result = self.runner.evaluate(config, share, allowance)
+            try:
+                result = self.runner.evaluate(config, share, allowance)
+            except TrialStopped:
+                if estimated:
+                    # It needs at least its allowance: the learner's next
+                    # trials are given more, instead of all being stopped.
+                    self.costs.add(config, share, allowance)
+                raise
             overhead = time.monotonic() - started - result.seconds
             self.task_overhead = max(self.task_overhead, overhead)
             seconds += result.seconds
@@ -299,7 +313,10 @@ class Search:
                 return "complete", result.score, share, seconds, result.predictions
             with self._lock:
                 trial.report(result.score, step=REDUCTION**rung)
-                if trial.should_prune():
+                # A learner's defaults always reach every row: on a small
+                # share, boosted trees can trail a linear model they beat on
+                # all rows, and pruning them there hides the better learner.
+                if "default" not in trial.user_attrs and trial.should_prune():
                     return "pruned", result.score, share, seconds, None
         raise AssertionError("unreachable: the last rung returns")
 
@@ -310,7 +327,10 @@ class Search:
         estimate = self.costs.estimate(config, share)
         if estimate is None:
             return left
-        return min(left, max(3.0 * estimate, MIN_ALLOWANCE))
+        # A cost guessed from other learners can be off tenfold (a wide
+        # sparse table is cheap for a linear model, dear for trees).
+        factor = 3.0 if self.costs.measured(config["learner"]) else 10.0
+        return min(left, max(factor * estimate, MIN_ALLOWANCE))
 
     def _finish(self, started, future: Future) -> None:
         trial, config = started
