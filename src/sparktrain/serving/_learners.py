@@ -54,11 +54,7 @@ class LogisticRegression(Learner):
         self.intercepts = vector(row["interceptVector"])
         self.multinomial = bool(row["isMultinomial"])
         self.threshold = float(saved.param("threshold", 0.5))
-        if saved.param("thresholds") is not None:
-            raise ExportError(
-                "stage 'LogisticRegressionModel' has per-class thresholds set; "
-                "only the single threshold has a Spark-free scorer"
-            )
+        _refuse_thresholds(saved)
 
     def margin(self, X: Any) -> np.ndarray:
         return (np.asarray(X @ self.coefficients.T) + self.intercepts)[:, -1]
